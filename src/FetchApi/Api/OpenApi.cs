@@ -1,0 +1,63 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using FetchApi.Batches;
+using Microsoft.OpenApi;
+using Swashbuckle.AspNetCore.SwaggerGen;
+
+namespace FetchApi.Api;
+
+public static class OpenApi
+{
+    public static WebApplicationBuilder AddFetchOpenApi(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddEndpointsApiExplorer();
+        builder.Services.AddSwaggerGen(o =>
+        {
+            o.SwaggerDoc("v1", new OpenApiInfo
+            {
+                Title = "FetchApi",
+                Version = "v1",
+                Description = "Fetches many URLs for you. POST a batch, then read one result or typed error per URL, in input order.",
+            });
+            var xml = Path.Combine(AppContext.BaseDirectory, $"{Assembly.GetExecutingAssembly().GetName().Name}.xml");
+            if (File.Exists(xml))
+            {
+                o.IncludeXmlComments(xml);
+            }
+
+            o.SupportNonNullableReferenceTypes();
+            o.OperationFilter<RequestExampleFilter>();
+        });
+        return builder;
+    }
+
+    public static WebApplication UseFetchOpenApi(this WebApplication app)
+    {
+        app.UseSwagger();
+        app.UseSwaggerUI(o =>
+        {
+            o.SwaggerEndpoint("/swagger/v1/swagger.json", "FetchApi v1");
+            o.DocumentTitle = "FetchApi";
+            o.EnableTryItOutByDefault();
+        });
+        return app;
+    }
+
+    /// <summary>An example body that works as shown in "Try it out".</summary>
+    sealed class RequestExampleFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            if (operation.OperationId == "CreateBatch" && operation.RequestBody?.Content?.TryGetValue("application/json", out var media) == true
+                && media is OpenApiMediaType concrete)
+            {
+                concrete.Example = JsonNode.Parse("""
+                    {
+                      "urls": ["https://example.com/", "https://example.org/a?b=1"],
+                      "options": { "concurrency": 20, "timeoutSeconds": 10, "maxAttempts": 3, "includeBody": false }
+                    }
+                    """);
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace FetchApi.Batches;
+
+/// <summary>What one request may ask for, and the defaults for what it leaves out (section <c>Batches</c>).</summary>
+public sealed class BatchLimits
+{
+    public const string Section = "Batches";
+
+    [Range(1, 1_000_000)] public int MaxUrlsPerBatch { get; set; } = 10_000;
+    [Range(16, 65_536)] public int MaxUrlLength { get; set; } = 8_192;
+    [Range(1024, 1L << 30)] public long MaxRequestBodyBytes { get; set; } = 8L * 1024 * 1024;
+
+    [Range(1, 4096)] public int DefaultConcurrency { get; set; } = 20;
+    [Range(1, 4096)] public int MaxConcurrency { get; set; } = 256;
+
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")] public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")] public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    [Range(1, 100)] public int DefaultMaxAttempts { get; set; } = 3;
+    [Range(1, 100)] public int MaxMaxAttempts { get; set; } = 10;
+
+    [Range(0, 1L << 32)] public long DefaultMaxBodyBytes { get; set; } = 1L * 1024 * 1024;
+    [Range(0, 1L << 32)] public long MaxMaxBodyBytes { get; set; } = 10L * 1024 * 1024;
+
+    [Range(0, 100)] public int DefaultMaxRedirects { get; set; } = 5;
+    [Range(0, 100)] public int MaxMaxRedirects { get; set; } = 20;
+
+    /// <summary>Most result slots in one page of <c>GET /batches/{id}</c>.</summary>
+    [Range(1, 100_000)] public int MaxPageSize { get; set; } = 1000;
+}

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FluentValidation;
+
+namespace FetchApi.Batches;
+
+public static class BatchesExtensions
+{
+    public static WebApplicationBuilder AddFetchBatches(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<BatchLimits>()
+            .BindConfiguration(BatchLimits.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.Services.AddValidatorsFromAssemblyContaining<CreateBatchValidator>(ServiceLifetime.Singleton);
+        // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts.
+        ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+
+        // Enums are strings on the wire: "running", "blocked_address".
+        var enums = new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(enums));
+        builder.Services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => o.JsonSerializerOptions.Converters.Add(enums));
+
+        var maxBody = builder.Configuration.GetValue<long?>($"{BatchLimits.Section}:{nameof(BatchLimits.MaxRequestBodyBytes)}")
+                      ?? new BatchLimits().MaxRequestBodyBytes;
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+        return builder;
+    }
+}

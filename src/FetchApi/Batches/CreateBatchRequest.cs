@@ -1,0 +1,58 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
+using FetchApi.Model;
+
+namespace FetchApi.Batches;
+
+/// <summary>URLs to fetch, and how.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CreateBatchRequest
+{
+    /// <summary>Absolute http or https URLs, 1 to <c>Batches:MaxUrlsPerBatch</c>. Duplicates are allowed; each gets its own slot.</summary>
+    [Required]
+    public List<string?>? Urls { get; init; }
+
+    /// <summary>Optional; every missing field takes the server default.</summary>
+    public BatchOptionsRequest? Options { get; init; }
+}
+
+/// <summary>Fetch options; each field is optional and bounded by the server maximum.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record BatchOptionsRequest
+{
+    /// <summary>Most fetches of this batch in flight at once (default 20, max 256).</summary>
+    public int? Concurrency { get; init; }
+    /// <summary>Timeout of one attempt in seconds: connect, redirects, headers and body (default 10, max 120).</summary>
+    public double? TimeoutSeconds { get; init; }
+    /// <summary>Attempts per URL, the first included (default 3, max 10).</summary>
+    public int? MaxAttempts { get; init; }
+    /// <summary>GET (default) or HEAD.</summary>
+    public string? Method { get; init; }
+    /// <summary>End-to-end request headers. Hop-by-hop headers, Host, Content-Length and cookies are refused.</summary>
+    public Dictionary<string, string?>? Headers { get; init; }
+    /// <summary>Return textual bodies in <c>response.body</c> (default false).</summary>
+    public bool? IncludeBody { get; init; }
+    /// <summary>Most body bytes read after decompression (default 1 MiB, max 10 MiB).</summary>
+    public long? MaxBodyBytes { get; init; }
+    /// <summary>Follow redirects (default true).</summary>
+    public bool? FollowRedirects { get; init; }
+    /// <summary>Most redirects followed (default 5, max 20).</summary>
+    public int? MaxRedirects { get; init; }
+
+    /// <summary>These options with the server defaults filled in.</summary>
+    public BatchOptions Resolve(BatchLimits limits) => new()
+    {
+        Concurrency = Concurrency ?? limits.DefaultConcurrency,
+        TimeoutSeconds = TimeoutSeconds ?? limits.DefaultTimeout.TotalSeconds,
+        MaxAttempts = MaxAttempts ?? limits.DefaultMaxAttempts,
+        Method = Method?.ToUpperInvariant() ?? "GET",
+        Headers = Headers?.ToDictionary(h => h.Key, h => h.Value ?? "") ?? [],
+        IncludeBody = IncludeBody ?? false,
+        MaxBodyBytes = MaxBodyBytes ?? limits.DefaultMaxBodyBytes,
+        FollowRedirects = FollowRedirects ?? true,
+        MaxRedirects = MaxRedirects ?? limits.DefaultMaxRedirects,
+    };
+}
+
+/// <summary>A page of batches, newest first.</summary>
+public sealed record BatchList(IReadOnlyList<BatchSummary> Batches, string? Next);

@@ -1,0 +1,148 @@
+using System.Buffers;
+using FluentValidation;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Batches;
+
+/// <summary>Every rule of <c>POST /batches</c>. Errors are keyed by JSON field: <c>urls[3]</c>, <c>options.maxAttempts</c>.</summary>
+public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
+{
+    public CreateBatchValidator(IOptions<BatchLimits> options)
+    {
+        var limits = options.Value;
+        RuleFor(r => r.Urls)
+            .Cascade(CascadeMode.Stop)
+            .NotNull().WithMessage("'urls' is required: a list of absolute http or https URLs.")
+            .Must(u => u!.Count > 0).WithMessage("'urls' must hold at least one URL.")
+            .Must(u => u!.Count <= limits.MaxUrlsPerBatch)
+            .WithMessage(r => $"'urls' holds {r.Urls!.Count} URLs; at most {limits.MaxUrlsPerBatch} are allowed per batch.");
+
+        RuleForEach(r => r.Urls)
+            .Custom((url, context) =>
+            {
+                if (UrlRules.Problem(url, limits.MaxUrlLength) is { } problem)
+                {
+                    context.AddFailure(problem);
+                }
+            })
+            .When(r => r.Urls is { Count: > 0 } urls && urls.Count <= limits.MaxUrlsPerBatch);
+
+        RuleFor(r => r.Options!).SetValidator(new BatchOptionsValidator(limits)).When(r => r.Options is not null);
+    }
+}
+
+public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsRequest>
+{
+    // Hop-by-hop and framing headers are ours to set; cookies are credentials we refuse to store.
+    static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Host", "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
+        "Proxy-Authenticate", "TE", "Trailer", "Upgrade", "Expect", "Cookie", "Cookie2", "Set-Cookie", "Content-Encoding",
+    };
+
+    static readonly SearchValues<char> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    const int MaxHeaders = 50;
+    const int MaxHeaderValueLength = 8192;
+
+    public BatchOptionsValidator(BatchLimits limits)
+    {
+        RuleFor(o => o.Concurrency).InclusiveBetween(1, limits.MaxConcurrency).When(o => o.Concurrency is not null);
+        RuleFor(o => o.TimeoutSeconds)
+            .GreaterThan(0)
+            .LessThanOrEqualTo(limits.MaxTimeout.TotalSeconds)
+            .When(o => o.TimeoutSeconds is not null);
+        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, limits.MaxMaxAttempts).When(o => o.MaxAttempts is not null);
+        RuleFor(o => o.Method)
+            .Must(m => m!.Equals("GET", StringComparison.OrdinalIgnoreCase) || m.Equals("HEAD", StringComparison.OrdinalIgnoreCase))
+            .WithMessage("'method' must be GET or HEAD.")
+            .When(o => o.Method is not null);
+        RuleFor(o => o.MaxBodyBytes).InclusiveBetween(0, limits.MaxMaxBodyBytes).When(o => o.MaxBodyBytes is not null);
+        RuleFor(o => o.MaxRedirects).InclusiveBetween(0, limits.MaxMaxRedirects).When(o => o.MaxRedirects is not null);
+        RuleFor(o => o.Headers)
+            .Must(h => h!.Count <= MaxHeaders).WithMessage($"At most {MaxHeaders} headers are allowed.")
+            .When(o => o.Headers is not null);
+        RuleFor(o => o.Headers)
+            .Custom((headers, context) =>
+            {
+                foreach (var (name, value) in headers!)
+                {
+                    if (HeaderProblem(name, value) is { } problem)
+                    {
+                        context.AddFailure($"{context.PropertyPath}.{name}", problem);
+                    }
+                }
+            })
+            .When(o => o.Headers is not null);
+    }
+
+    static string? HeaderProblem(string name, string? value)
+    {
+        if (name.Length == 0 || name.AsSpan().ContainsAnyExcept(TokenChars))
+        {
+            return "is not a valid header name.";
+        }
+
+        if (ForbiddenHeaders.Contains(name))
+        {
+            return $"'{name}' is set by the fetcher or is a credential we do not store; it cannot be sent.";
+        }
+
+        if (value is null)
+        {
+            return "must have a string value.";
+        }
+
+        if (value.Length > MaxHeaderValueLength)
+        {
+            return $"is longer than {MaxHeaderValueLength} characters.";
+        }
+
+        return value.Any(c => c is '\r' or '\n' or '\0' || (char.IsControl(c) && c != '\t'))
+            ? "must not contain CR, LF, NUL or other control characters."
+            : null;
+    }
+}
+
+/// <summary>What makes a URL fetchable by us, checked before anything is stored.</summary>
+public static class UrlRules
+{
+    public static string? Problem(string? url, int maxLength)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return "must be an absolute http or https URL; it is empty.";
+        }
+
+        if (url.Length > maxLength)
+        {
+            return $"is {url.Length} characters long; at most {maxLength} are allowed.";
+        }
+
+        if (url.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            return "must not contain spaces or control characters (CR, LF, NUL, ...); percent-encode them.";
+        }
+
+        if (!url.Contains("://", StringComparison.Ordinal) || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            return "is not an absolute URL (expected http://host/... or https://host/...), or its host or port is invalid.";
+        }
+
+        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+        {
+            return $"has scheme '{uri.Scheme}'; only http and https are fetched.";
+        }
+
+        var authorityStart = url.IndexOf("://", StringComparison.Ordinal) + 3;
+        var authorityEnd = url.IndexOfAny(['/', '?', '#'], authorityStart);
+        var authority = url.AsSpan(authorityStart, (authorityEnd < 0 ? url.Length : authorityEnd) - authorityStart);
+        if (uri.UserInfo.Length > 0 || authority.Contains('@'))
+        {
+            return "must not contain user-info (user:password@); send credentials in options.headers instead.";
+        }
+
+        return string.IsNullOrEmpty(uri.Host) ? "has no host." : null;
+    }
+}

@@ -1,0 +1,22 @@
+using FluentValidation;
+
+namespace FetchApi.Batches;
+
+/// <summary>Runs the FluentValidation validator of <typeparamref name="T"/> on the bound argument; 400 with per-field errors.</summary>
+public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        if (context.Arguments.OfType<T>().FirstOrDefault() is { } argument)
+        {
+            var result = await validator.ValidateAsync(argument, context.HttpContext.RequestAborted);
+            if (!result.IsValid)
+            {
+                return TypedResults.ValidationProblem(result.ToDictionary(),
+                    title: "The request has invalid fields", extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+            }
+        }
+
+        return await next(context);
+    }
+}

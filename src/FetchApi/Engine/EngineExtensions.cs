@@ -1,0 +1,61 @@
+using System.Net;
+using FetchApi.Security;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Engine;
+
+public static class EngineExtensions
+{
+    public static WebApplicationBuilder AddFetchEngine(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<EngineOptions>()
+            .BindConfiguration(EngineOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.Services.TryAddSingletonTimeProvider();
+
+        // One shared handler for every fetch: pooled connections, and the address policy at connect time.
+        builder.Services.AddHttpClient(Fetcher.ClientName, client =>
+            {
+                client.Timeout = Timeout.InfiniteTimeSpan; // Polly owns the per-attempt timeout.
+                client.DefaultRequestHeaders.UserAgent.ParseAdd("FetchApi/1.0");
+            })
+            .ConfigurePrimaryHttpMessageHandler(services =>
+            {
+                var engine = services.GetRequiredService<IOptions<EngineOptions>>().Value;
+                return new SocketsHttpHandler
+                {
+                    AllowAutoRedirect = false, // we follow redirects to count them and re-check every hop
+                    AutomaticDecompression = DecompressionMethods.All,
+                    UseCookies = false,
+                    UseProxy = false, // a proxy would make the connect-time address check meaningless
+                    ConnectTimeout = engine.ConnectTimeout,
+                    MaxResponseHeadersLength = engine.MaxResponseHeadersKiB,
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                    PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+                    ConnectCallback = services.GetRequiredService<AddressPolicy>().ConnectAsync,
+                };
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers(); // no per-request log lines on the hot path
+
+        builder.Services.AddSingleton<Fetcher>();
+        // The writer is registered first so that it stops last: the engine's final results still reach the store.
+        builder.Services.AddSingleton<ResultWriter>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ResultWriter>());
+        builder.Services.AddSingleton<FetchEngine>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<FetchEngine>());
+
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        return builder;
+    }
+
+    static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+}

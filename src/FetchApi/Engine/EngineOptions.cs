@@ -1,0 +1,36 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace FetchApi.Engine;
+
+/// <summary>How the fetch engine runs (section <c>Engine</c>).</summary>
+public sealed class EngineOptions
+{
+    public const string Section = "Engine";
+
+    /// <summary>Most fetches in flight across all batches.</summary>
+    [Range(1, 100_000)] public int GlobalConcurrency { get; set; } = 256;
+
+    /// <summary>Most fetches in flight to one host (host:port), across all batches.</summary>
+    [Range(1, 100_000)] public int PerHostConcurrency { get; set; } = 8;
+
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")] public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>First retry delay; later ones double, with jitter.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(0.5);
+
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")] public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest upstream <c>Retry-After</c> we wait for; beyond it the slot ends with that response.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")] public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Most URLs waiting to be fetched, all batches together; beyond it <c>POST /batches</c> answers 503.</summary>
+    [Range(1, int.MaxValue)] public int MaxBacklog { get; set; } = 1_000_000;
+
+    /// <summary>Most slot results written in one transaction.</summary>
+    [Range(1, 100_000)] public int WriteBatchSize { get; set; } = 500;
+
+    /// <summary>Largest response header block accepted, in KiB; beyond it the slot fails with <c>protocol_error</c>.</summary>
+    [Range(1, 1024)] public int MaxResponseHeadersKiB { get; set; } = 64;
+
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}

@@ -1,0 +1,292 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using FetchApi.Model;
+using FetchApi.Storage;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace FetchApi.Engine;
+
+/// <summary>
+/// Fetches one URL: attempts under a Polly pipeline (retry with backoff, Retry-After, per-attempt timeout),
+/// redirects followed by hand, the body streamed, counted, hashed and capped. Never throws: every failure
+/// becomes a slot <see cref="FetchError"/>.
+/// </summary>
+public sealed class Fetcher
+{
+    public const string ClientName = "fetch";
+
+    static readonly ResiliencePropertyKey<FetchJob> JobKey = new("fetchapi.job");
+
+    readonly HttpClient _client;
+    readonly EngineOptions _options;
+    readonly ResiliencePipeline<AttemptResult> _pipeline;
+
+    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time)
+    {
+        _client = clients.CreateClient(ClientName);
+        _options = options.Value;
+        _pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<AttemptResult>
+            {
+                // The real bound is the batch's maxAttempts, checked in ShouldHandle.
+                MaxRetryAttempts = 100,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = _options.RetryBaseDelay,
+                MaxDelay = _options.RetryMaxDelay,
+                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.AttemptNumber, args.Context)),
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.RetryAfter),
+            })
+            .AddTimeout(new TimeoutStrategyOptions
+            {
+                TimeoutGenerator = args => ValueTask.FromResult(TimeSpan.FromSeconds(args.Context.Properties.GetValue(JobKey, null!).Options.TimeoutSeconds)),
+            })
+            .Build();
+    }
+
+    /// <summary>What one attempt produced: a response, and the upstream's Retry-After when it sent one.</summary>
+    sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter);
+
+    sealed class FetchJob(Uri uri, BatchOptions options, Action<TimeSpan>? onRetryAfter)
+    {
+        public Uri Uri { get; } = uri;
+        public BatchOptions Options { get; } = options;
+        public Action<TimeSpan>? OnRetryAfter { get; } = onRetryAfter;
+        public int Attempts { get; set; }
+    }
+
+    bool ShouldRetry(Outcome<AttemptResult> outcome, int attemptNumber, ResilienceContext context)
+    {
+        var job = context.Properties.GetValue(JobKey, null!);
+        if (attemptNumber + 1 >= job.Options.MaxAttempts || context.CancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        if (outcome.Exception is { } exception)
+        {
+            return FetchErrors.IsTransient(FetchErrors.Classify(exception, job.Options.TimeoutSeconds).Code);
+        }
+
+        var result = outcome.Result!;
+        if (!FetchErrors.IsRetryableStatus((HttpStatusCode)result.Response.StatusCode))
+        {
+            return false;
+        }
+
+        if (result.RetryAfter is { } retryAfter)
+        {
+            // Beyond the cap we do not sleep: the slot ends with this response. Within it, the whole host waits.
+            if (retryAfter > _options.MaxRetryAfter)
+            {
+                return false;
+            }
+
+            job.OnRetryAfter?.Invoke(retryAfter);
+        }
+
+        return true;
+    }
+
+    /// <summary>Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot.</summary>
+    public async Task<SlotResult> FetchAsync(PendingSlot slot, BatchOptions options, Action<TimeSpan>? onRetryAfter, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var job = new FetchJob(new Uri(slot.Url), options, onRetryAfter);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(JobKey, job);
+        try
+        {
+            var outcome = await _pipeline.ExecuteOutcomeAsync(
+                static async (ctx, state) =>
+                {
+                    try
+                    {
+                        return Outcome.FromResult(await state.fetcher.AttemptAsync(state.job, ctx.CancellationToken));
+                    }
+                    catch (Exception ex)
+                    {
+                        return Outcome.FromException<AttemptResult>(ex);
+                    }
+                },
+                context,
+                (fetcher: this, job));
+
+            var elapsed = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (outcome.Exception is { } exception)
+            {
+                if (exception is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                {
+                    return new SlotResult { Index = slot.Index, Url = slot.Url, State = SlotState.Cancelled, Attempts = job.Attempts, DurationMs = elapsed };
+                }
+
+                var error = FetchErrors.Classify(exception, options.TimeoutSeconds);
+                return new SlotResult
+                {
+                    Index = slot.Index, Url = slot.Url, State = SlotState.Failed, Attempts = job.Attempts, DurationMs = elapsed,
+                    Error = error with { Message = $"{error.Message} (attempt {job.Attempts} of {options.MaxAttempts})" },
+                };
+            }
+
+            return new SlotResult
+            {
+                Index = slot.Index, Url = slot.Url, State = SlotState.Fetched, Attempts = job.Attempts, DurationMs = elapsed,
+                Response = outcome.Result!.Response,
+            };
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    async Task<AttemptResult> AttemptAsync(FetchJob job, CancellationToken ct)
+    {
+        job.Attempts++;
+        var options = job.Options;
+        var method = options.Method == "HEAD" ? HttpMethod.Head : HttpMethod.Get;
+        var uri = job.Uri;
+        for (var redirects = 0; ; redirects++)
+        {
+            using var request = new HttpRequestMessage(method, uri);
+            foreach (var (name, value) in options.Headers)
+            {
+                // Credentials stay with the origin they were meant for, as browsers and curl do.
+                if (redirects > 0 && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) && !SameOrigin(uri, job.Uri))
+                {
+                    continue;
+                }
+
+                if (!request.Headers.TryAddWithoutValidation(name, value))
+                {
+                    request.Content ??= new ByteArrayContent([]);
+                    request.Content.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            if (options.FollowRedirects && IsRedirect(response.StatusCode) && response.Headers.Location is { } location)
+            {
+                var next = location.IsAbsoluteUri ? location : new Uri(uri, location);
+                if (redirects >= options.MaxRedirects)
+                {
+                    throw new FetchFailureException(FetchErrorCode.TooManyRedirects,
+                        $"more than {options.MaxRedirects} redirects (the last one pointed to {next})");
+                }
+
+                if (next.Scheme != Uri.UriSchemeHttp && next.Scheme != Uri.UriSchemeHttps)
+                {
+                    throw new FetchFailureException(FetchErrorCode.ProtocolError, $"redirect to a URL that is not http or https: {next}");
+                }
+
+                if (response.StatusCode == HttpStatusCode.SeeOther && method != HttpMethod.Head)
+                {
+                    method = HttpMethod.Get;
+                }
+
+                uri = next;
+                continue;
+            }
+
+            var (length, sha256, body) = await ReadBodyAsync(response, options, ct);
+            return new AttemptResult(
+                new FetchResponse
+                {
+                    StatusCode = (int)response.StatusCode,
+                    ReasonPhrase = response.ReasonPhrase,
+                    FinalUrl = uri.AbsoluteUri,
+                    Redirects = redirects,
+                    ContentType = response.Content.Headers.ContentType?.ToString(),
+                    ContentLength = length,
+                    Sha256 = sha256,
+                    Body = body,
+                },
+                RetryAfter(response.Headers.RetryAfter));
+        }
+    }
+
+    static TimeSpan? RetryAfter(RetryConditionHeaderValue? header)
+    {
+        var delay = header switch
+        {
+            { Delta: { } delta } => delta,
+            { Date: { } date } => date - DateTimeOffset.UtcNow,
+            _ => (TimeSpan?)null,
+        };
+        return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+    }
+
+    static bool SameOrigin(Uri a, Uri b) =>
+        a.Scheme == b.Scheme && a.IdnHost.Equals(b.IdnHost, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;
+
+    static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
+
+    static async Task<(long Length, string Sha256, string? Body)> ReadBodyAsync(HttpResponseMessage response, BatchOptions options, CancellationToken ct)
+    {
+        var max = options.MaxBodyBytes;
+        if (response.Content.Headers.ContentLength > max)
+        {
+            throw new FetchFailureException(FetchErrorCode.BodyTooLarge,
+                $"the body is {response.Content.Headers.ContentLength} bytes, more than maxBodyBytes {max}; nothing was read");
+        }
+
+        var keep = options.IncludeBody && IsTextual(response.Content.Headers.ContentType?.MediaType);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var kept = keep ? new MemoryStream() : null;
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        long total = 0;
+        try
+        {
+            await using var stream = await response.Content.ReadAsStreamAsync(ct);
+            int read;
+            while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+            {
+                total += read;
+                if (total > max)
+                {
+                    throw new FetchFailureException(FetchErrorCode.BodyTooLarge,
+                        $"the body exceeded maxBodyBytes {max} (after decompression); reading stopped there");
+                }
+
+                hash.AppendData(buffer, 0, read);
+                kept?.Write(buffer, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var body = kept is null ? null : Decode(kept, response.Content.Headers.ContentType?.CharSet);
+        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()), body);
+    }
+
+    static bool IsTextual(string? mediaType) =>
+        mediaType is not null && (mediaType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+            || mediaType.EndsWith("json", StringComparison.OrdinalIgnoreCase)
+            || mediaType.EndsWith("xml", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Contains("javascript", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase));
+
+    static string Decode(MemoryStream bytes, string? charset)
+    {
+        Encoding encoding;
+        try
+        {
+            encoding = string.IsNullOrWhiteSpace(charset) ? Encoding.UTF8 : Encoding.GetEncoding(charset.Trim('"'));
+        }
+        catch (ArgumentException)
+        {
+            encoding = Encoding.UTF8;
+        }
+
+        return encoding.GetString(bytes.GetBuffer(), 0, (int)bytes.Length);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Threading.Channels;
+using FetchApi.Storage;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Engine;
+
+/// <summary>
+/// The one writer of results. Fetches post here and go on; the writer commits whatever has queued up since its last
+/// commit in one transaction (group commit, up to <c>Engine:WriteBatchSize</c>), so a busy engine writes hundreds of
+/// results per transaction and an idle one writes each result at once. A failed write is retried with backoff,
+/// never dropped.
+/// </summary>
+public sealed partial class ResultWriter(IBatchStore store, IOptions<EngineOptions> options, TimeProvider time, ILogger<ResultWriter> logger)
+    : BackgroundService
+{
+    readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    readonly int _groupSize = options.Value.WriteBatchSize;
+
+    sealed record Started(Guid BatchId, DateTimeOffset At);
+
+    public ValueTask PostAsync(SlotUpdate update) => _queue.Writer.WriteAsync(update);
+
+    public ValueTask PostStartedAsync(Guid batchId, DateTimeOffset at) => _queue.Writer.WriteAsync(new Started(batchId, at));
+
+    /// <summary>Called by the engine once no more results can come; the writer drains what is queued and stops.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var results = new List<SlotUpdate>(_groupSize);
+        var started = new List<(Guid, DateTimeOffset)>();
+        // Not stoppingToken: on shutdown the engine completes the queue after its last result, and everything queued is written.
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            results.Clear();
+            started.Clear();
+            while (results.Count < _groupSize && _queue.Reader.TryRead(out var item))
+            {
+                switch (item)
+                {
+                    case SlotUpdate update:
+                        results.Add(update);
+                        break;
+                    case Started s:
+                        started.Add((s.BatchId, s.At));
+                        break;
+                }
+            }
+
+            await WriteWithRetryAsync(results, started, stoppingToken);
+        }
+    }
+
+    async Task WriteWithRetryAsync(List<SlotUpdate> results, List<(Guid, DateTimeOffset)> started, CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
+                return;
+            }
+            catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)
+            {
+                LogWriteFailed(ex, results.Count, attempt, delay);
+                await Task.Delay(delay, time, CancellationToken.None);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5_000));
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Count} results failed (attempt {Attempt}); retrying in {Delay}")]
+    partial void LogWriteFailed(Exception exception, int count, int attempt, TimeSpan delay);
+}

@@ -1,0 +1,26 @@
+using FetchApi.Api;
+using FetchApi.Batches;
+using FetchApi.Engine;
+using FetchApi.Security;
+using FetchApi.Storage;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddFetchProblemDetails();  // RFC 9457 for every error, 4xx for every bad request
+builder.AddFetchStorage();         // SQLite file by default; schema created or upgraded on start
+builder.AddFetchSecurity();        // outbound address policy
+builder.AddFetchEngine();          // scheduler, fetcher with its Polly pipeline, result writer
+builder.AddFetchBatches();         // limits, validators, JSON contract
+builder.AddFetchRateLimiting();    // per-client limits, 429 + Retry-After
+builder.AddFetchHealthChecks();    // /health/live, /health/ready
+builder.AddFetchOpenApi();         // Swashbuckle, Swagger UI at /swagger
+
+var app = builder.Build();
+
+app.UseFetchProblemDetails();
+app.UseRateLimiter();
+app.UseFetchOpenApi();
+app.MapBatches();
+app.MapFetchHealthChecks();
+
+app.Run();

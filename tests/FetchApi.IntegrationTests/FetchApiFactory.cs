@@ -1,0 +1,65 @@
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+
+namespace FetchApi.IntegrationTests;
+
+/// <summary>
+/// The service in-process, on its own temporary SQLite file. Loopback is allowed as an outbound network, since the
+/// upstreams the tests start live there; everything else comes from the defaults unless a test overrides it.
+/// </summary>
+public sealed class FetchApiFactory : WebApplicationFactory<Program>
+{
+    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-tests", Guid.NewGuid().ToString("N"));
+    readonly Dictionary<string, string?> _settings;
+
+    public FetchApiFactory(IDictionary<string, string?>? overrides = null)
+    {
+        Directory.CreateDirectory(_directory);
+        _settings = new Dictionary<string, string?>
+        {
+            ["Storage:ConnectionString"] = $"Data Source={DatabasePath}",
+            ["Security:AllowedNetworks:0"] = "127.0.0.0/8",
+            // Short backoff keeps retry tests quick; the retry logic is the same.
+            ["Engine:RetryBaseDelay"] = "00:00:00.050",
+            ["RateLimiting:CreatePerSecond"] = "1000",
+            ["RateLimiting:CreateBurst"] = "1000",
+            ["RateLimiting:ApiPerSecond"] = "10000",
+            ["RateLimiting:ApiBurst"] = "10000",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                _settings.Remove(key);
+            }
+            else
+            {
+                _settings[key] = value;
+            }
+        }
+    }
+
+    public string DatabasePath => Path.Combine(_directory, "fetchapi.db");
+
+    protected override IHost CreateHost(IHostBuilder builder)
+    {
+        // Minimal-API hosts read configuration while building: it must go in here, not in ConfigureWebHost.
+        builder.ConfigureHostConfiguration(config => config.AddInMemoryCollection(_settings));
+        return base.CreateHost(builder);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

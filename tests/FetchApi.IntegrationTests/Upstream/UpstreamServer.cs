@@ -1,0 +1,224 @@
+using System.Collections.Concurrent;
+using System.IO.Compression;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace FetchApi.IntegrationTests.Upstream;
+
+/// <summary>
+/// A real HTTP server on loopback (Kestrel on 127.0.0.1:0) with one route per behaviour the engine must handle.
+/// It counts requests and the most it ever had in flight, per <c>?group=</c> and in total.
+/// </summary>
+public sealed class UpstreamServer : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    readonly ConcurrentDictionary<string, int> _failures = new();
+    readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _hits = new();
+    readonly Lock _gate = new();
+    readonly Dictionary<string, (int Now, int Max)> _inFlight = [];
+    int _requests;
+
+    UpstreamServer(WebApplication app) => _app = app;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>Requests received so far, all routes.</summary>
+    public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>The URL of <paramref name="pathAndQuery"/> on this server.</summary>
+    public string Url(string pathAndQuery) => new Uri(BaseAddress, pathAndQuery).AbsoluteUri;
+
+    /// <summary>Most requests of <paramref name="group"/> ever in flight at once ("*" for all).</summary>
+    public int MaxInFlight(string group = "*")
+    {
+        lock (_gate)
+        {
+            return _inFlight.TryGetValue(group, out var v) ? v.Max : 0;
+        }
+    }
+
+    /// <summary>When each request for a keyed route (flaky, retry-after) arrived.</summary>
+    public IReadOnlyList<DateTimeOffset> Hits(string key) => _hits.TryGetValue(key, out var q) ? [.. q] : [];
+
+    public static async Task<UpstreamServer> StartAsync(string address = "127.0.0.1")
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Limits.MaxResponseBufferSize = null).UseUrls($"http://{address}:0");
+        var app = builder.Build();
+        var server = new UpstreamServer(app);
+        server.MapRoutes();
+        await app.StartAsync();
+        var bound = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        server.BaseAddress = new Uri(bound.EndsWith('/') ? bound : bound + "/");
+        return server;
+    }
+
+    /// <summary>A loopback port nothing listens on: connecting to it is refused.</summary>
+    public static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    void MapRoutes()
+    {
+        var app = _app;
+        app.Use(async (context, next) =>
+        {
+            Interlocked.Increment(ref _requests);
+            var group = context.Request.Query["group"].FirstOrDefault();
+            Enter("*");
+            if (group is not null)
+            {
+                Enter(group);
+            }
+
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                Leave("*");
+                if (group is not null)
+                {
+                    Leave(group);
+                }
+            }
+        });
+
+        app.MapGet("/ok", () => Results.Text("hello", "text/plain"));
+        app.MapGet("/text", () => Results.Text("<p>héllo wörld</p>", "text/html; charset=utf-8"));
+        app.MapGet("/status/{code:int}", (int code) => Results.StatusCode(code));
+        app.MapGet("/delay/{ms:int}", async (int ms, CancellationToken ct) =>
+        {
+            await Task.Delay(ms, ct);
+            return Results.Text("done");
+        });
+
+        // Fails with 503 the first `failures` times for a key, then answers 200.
+        app.MapGet("/flaky/{key}/{failures:int}", (string key, int failures) =>
+        {
+            Hit(key);
+            return _failures.AddOrUpdate(key, 1, (_, n) => n + 1) <= failures ? Results.StatusCode(503) : Results.Text("recovered");
+        });
+
+        // 429 with Retry-After (delta seconds) the first time for a key, then 200.
+        app.MapGet("/retry-after/{key}/{seconds:int}", (string key, int seconds, HttpResponse response) =>
+        {
+            Hit(key);
+            if (_failures.AddOrUpdate(key, 1, (_, n) => n + 1) > 1)
+            {
+                return Results.Text("after the wait");
+            }
+
+            response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.StatusCode(429);
+        });
+
+        // 503 with Retry-After as an HTTP date the first time for a key, then 200.
+        app.MapGet("/retry-after-date/{key}/{seconds:int}", (string key, int seconds, HttpResponse response) =>
+        {
+            Hit(key);
+            if (_failures.AddOrUpdate(key, 1, (_, n) => n + 1) > 1)
+            {
+                return Results.Text("after the wait");
+            }
+
+            response.Headers.RetryAfter = DateTimeOffset.UtcNow.AddSeconds(seconds).ToString("R");
+            return Results.StatusCode(503);
+        });
+
+        app.MapGet("/redirect/{n:int}", (int n) => n <= 0 ? Results.Text("landed") : Results.Redirect($"/redirect/{n - 1}"));
+        app.MapGet("/loop", () => Results.Redirect("/loop"));
+
+        // n bytes with Content-Length, or chunked (no Content-Length).
+        app.MapGet("/bytes/{n:int}", async (int n, HttpResponse response) =>
+        {
+            response.ContentType = "application/octet-stream";
+            response.ContentLength = n;
+            await WriteBytesAsync(response, n);
+        });
+        app.MapGet("/chunked/{n:int}", async (int n, HttpResponse response) =>
+        {
+            response.ContentType = "application/octet-stream";
+            await WriteBytesAsync(response, n);
+        });
+
+        // A gzip-encoded body that inflates to n bytes of 'a'.
+        app.MapGet("/gzip/{n:int}", async (int n, HttpResponse response) =>
+        {
+            response.ContentType = "text/plain";
+            response.Headers.ContentEncoding = "gzip";
+            await using var gzip = new GZipStream(response.Body, CompressionLevel.Fastest, leaveOpen: true);
+            var chunk = new byte[64 * 1024];
+            Array.Fill(chunk, (byte)'a');
+            for (var left = n; left > 0; left -= chunk.Length)
+            {
+                await gzip.WriteAsync(chunk.AsMemory(0, Math.Min(left, chunk.Length)));
+            }
+        });
+
+        // Sends part of the body, then aborts the connection (TCP reset).
+        app.MapGet("/reset", async (HttpContext context) =>
+        {
+            context.Response.ContentLength = 100_000;
+            await context.Response.Body.WriteAsync(new byte[10_000]);
+            await context.Response.Body.FlushAsync();
+            context.Abort();
+        });
+
+        // Never answers.
+        app.MapGet("/hang", async (CancellationToken ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+        });
+    }
+
+    static async Task WriteBytesAsync(HttpResponse response, int n)
+    {
+        var chunk = new byte[16 * 1024];
+        Array.Fill(chunk, (byte)'x');
+        for (var left = n; left > 0; left -= chunk.Length)
+        {
+            await response.Body.WriteAsync(chunk.AsMemory(0, Math.Min(left, chunk.Length)));
+        }
+    }
+
+    void Hit(string key) => _hits.GetOrAdd(key, _ => new ConcurrentQueue<DateTimeOffset>()).Enqueue(DateTimeOffset.UtcNow);
+
+    void Enter(string group)
+    {
+        lock (_gate)
+        {
+            var (now, max) = _inFlight.GetValueOrDefault(group);
+            _inFlight[group] = (now + 1, Math.Max(max, now + 1));
+        }
+    }
+
+    void Leave(string group)
+    {
+        lock (_gate)
+        {
+            var (now, max) = _inFlight[group];
+            _inFlight[group] = (now - 1, max);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -13,7 +13,7 @@ public static class BatchesExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
-        builder.Services.AddValidatorsFromAssemblyContaining<CreateBatchValidator>(ServiceLifetime.Singleton);
+        builder.Services.AddSingleton<IValidator<CreateBatchRequest>, CreateBatchValidator>();
         // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts.
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
 

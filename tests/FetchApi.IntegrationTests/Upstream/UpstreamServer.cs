@@ -98,7 +98,7 @@ public sealed class UpstreamServer : IAsyncDisposable
             }
         });
 
-        app.MapGet("/ok", () => Results.Text("hello", "text/plain"));
+        app.MapMethods("/ok", ["GET", "HEAD"], () => Results.Text("hello", "text/plain"));
         app.MapGet("/text", () => Results.Text("<p>héllo wörld</p>", "text/html; charset=utf-8"));
         app.MapGet("/status/{code:int}", (int code) => Results.StatusCode(code));
         app.MapGet("/delay/{ms:int}", async (int ms, CancellationToken ct) =>

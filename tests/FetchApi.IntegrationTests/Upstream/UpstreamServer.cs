@@ -44,6 +44,15 @@ public sealed class UpstreamServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Requests of <paramref name="group"/> in flight now ("*" for all).</summary>
+    public int InFlight(string group = "*")
+    {
+        lock (_gate)
+        {
+            return _inFlight.TryGetValue(group, out var v) ? v.Now : 0;
+        }
+    }
+
     /// <summary>When each request for a keyed route (flaky, retry-after) arrived.</summary>
     public IReadOnlyList<DateTimeOffset> Hits(string key) => _hits.TryGetValue(key, out var q) ? [.. q] : [];
 

@@ -1,0 +1,193 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Upstream;
+
+namespace FetchApi.IntegrationTests.Batches;
+
+public sealed class BatchLifecycleTests : IAsyncLifetime
+{
+    readonly FetchApiFactory _factory = new();
+    UpstreamServer _upstream = null!;
+    HttpClient _client = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _upstream = await UpstreamServer.StartAsync();
+        _client = _factory.CreateClient();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client?.Dispose();
+        await _factory.DisposeAsync();
+        if (_upstream is not null)
+        {
+            await _upstream.DisposeAsync();
+        }
+    }
+
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task PostingBatchAnswers202WithLocationAndAPendingSummary()
+    {
+        using var response = await _client.PostAsync("/batches",
+            new StringContent($$"""{"urls":["{{_upstream.Url("/ok")}}","{{_upstream.Url("/ok")}}"]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!.AsObject();
+        var id = body["id"]!.GetValue<Guid>();
+        Assert.Equal($"/batches/{id}", response.Headers.Location!.OriginalString);
+        Assert.Equal(2, body["counts"]!["total"]!.GetValue<int>());
+        Assert.Equal(20, body["options"]!["concurrency"]!.GetValue<int>()); // server default filled in
+        Assert.Null(body["options"]!["headers"]); // request headers may hold credentials: never echoed
+        await _client.WaitUntilDoneAsync(id);
+    }
+
+    [Fact]
+    public async Task DuplicateUrlsEachGetTheirOwnSlot()
+    {
+        var url = _upstream.Url("/ok");
+        var slots = await _client.ResultsAsync(await _client.SubmitAsync([url, url, url]));
+
+        Assert.Equal([0, 1, 2], slots.Select(s => s["index"]!.GetValue<int>()));
+        Assert.All(slots, s => Assert.Equal("fetched", s.State()));
+    }
+
+    [Fact]
+    public async Task SlotsArePagedWithAnExplicitNextLink()
+    {
+        var id = await _client.SubmitAsync(Enumerable.Range(0, 25).Select(i => _upstream.Url($"/ok?i={i}")));
+        await _client.WaitUntilDoneAsync(id);
+
+        var first = await _client.GetJsonAsync($"/batches/{id}?limit=10");
+        Assert.Equal(10, first["results"]!.AsArray().Count);
+        Assert.Equal($"/batches/{id}?offset=10&limit=10", first["next"]!.GetValue<string>());
+
+        var second = await _client.GetJsonAsync(first["next"]!.GetValue<string>());
+        var third = await _client.GetJsonAsync(second["next"]!.GetValue<string>());
+        Assert.Equal(Enumerable.Range(20, 5), third["results"]!.AsArray().Select(s => s!["index"]!.GetValue<int>()));
+        Assert.Null(third["next"]);
+
+        var all = await _client.ResultsAsync(id);
+        Assert.Equal(Enumerable.Range(0, 25), all.Select(s => s["index"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task StateFilterReturnsOnlyThoseSlotsWithTheirInputIndex()
+    {
+        var refused = $"http://127.0.0.1:{UpstreamServer.ClosedPort()}/";
+        var id = await _client.SubmitAsync([_upstream.Url("/ok"), refused, _upstream.Url("/ok"), refused], new { maxAttempts = 1 });
+        await _client.WaitUntilDoneAsync(id);
+
+        var failed = await _client.GetJsonAsync($"/batches/{id}?state=failed");
+        Assert.Equal([1, 3], failed["results"]!.AsArray().Select(s => s!["index"]!.GetValue<int>()));
+        Assert.All(failed["results"]!.AsArray(), s => Assert.Equal("connection_refused", s!["error"]!["code"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task ResultsFalseReturnsTheSummaryWithoutSlots()
+    {
+        var id = await _client.SubmitAsync([_upstream.Url("/ok")]);
+        var summary = await _client.GetJsonAsync($"/batches/{id}?results=false");
+
+        Assert.False(summary.ContainsKey("results"));
+        Assert.Equal(1, summary["counts"]!["total"]!.GetValue<int>());
+        await _client.WaitUntilDoneAsync(id);
+    }
+
+    [Fact]
+    public async Task ListingReturnsBatchesNewestFirstWithACursor()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await _client.SubmitAsync([_upstream.Url("/ok")]));
+        }
+
+        var page = await _client.GetJsonAsync("/batches?limit=2");
+        Assert.Equal([ids[2], ids[1]], page["batches"]!.AsArray().Select(b => b!["id"]!.GetValue<Guid>()));
+        var rest = await _client.GetJsonAsync(page["next"]!.GetValue<string>());
+        Assert.Equal([ids[0]], rest["batches"]!.AsArray().Select(b => b!["id"]!.GetValue<Guid>()));
+        Assert.Null(rest["next"]);
+
+        foreach (var id in ids)
+        {
+            await _client.WaitUntilDoneAsync(id);
+        }
+
+        var completed = await _client.GetJsonAsync("/batches?status=completed");
+        Assert.Equal(3, completed["batches"]!.AsArray().Count);
+        Assert.All(completed["batches"]!.AsArray(), b => Assert.Equal("completed", b!["status"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task CancellingAbortsFetchesInFlightAndKeepsFinishedSlots()
+    {
+        var urls = new[] { _upstream.Url("/ok") }.Concat(Enumerable.Range(0, 6).Select(i => _upstream.Url($"/hang?group=c&i={i}")));
+        var id = await _client.SubmitAsync(urls, new { concurrency = 3, timeoutSeconds = 60 });
+
+        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
+        while (_upstream.InFlight("c") < 2 || (await _client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the batch never got going");
+            await Task.Delay(20, Ct);
+        }
+
+        using var cancel = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        var summary = JsonNode.Parse(await cancel.Content.ReadAsStringAsync(Ct))!.AsObject();
+        Assert.Equal("cancelled", summary["status"]!.GetValue<string>());
+        Assert.Equal((1, 6, 0), (summary["counts"]!["fetched"]!.GetValue<int>(), summary["counts"]!["cancelled"]!.GetValue<int>(),
+            summary["counts"]!["pending"]!.GetValue<int>()));
+
+        // The hanging requests were aborted, not left to run into their 60 s timeout.
+        while (_upstream.InFlight("c") > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "fetches in flight were not aborted");
+            await Task.Delay(20, Ct);
+        }
+
+        var slots = await _client.ResultsAsync(id);
+        Assert.Equal("fetched", slots[0].State());
+        Assert.All(slots.Skip(1), s => Assert.Equal("cancelled", s.State()));
+
+        using var again = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode); // cancelling a cancelled batch is a no-op
+    }
+
+    [Fact]
+    public async Task CancellingACompletedBatchIsAConflict()
+    {
+        var id = await _client.SubmitAsync([_upstream.Url("/ok")]);
+        await _client.WaitUntilDoneAsync(id);
+
+        var (status, body, _) = await _client.PostRawAsync($"/batches/{id}/cancel", "");
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.Equal("batch_completed", body!["code"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task CancellingAnUnknownBatchIsNotFound()
+    {
+        var (status, body, _) = await _client.PostRawAsync($"/batches/{Guid.NewGuid()}/cancel", "");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("not_found", body!["code"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task DeletingABatchRemovesItAndItsResults()
+    {
+        var id = await _client.SubmitAsync([_upstream.Url("/ok"), _upstream.Url("/hang")], new { timeoutSeconds = 60 });
+
+        using var delete = await _client.DeleteAsync($"/batches/{id}", Ct);
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+
+        using var get = await _client.GetAsync($"/batches/{id}", Ct);
+        Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+        Assert.Equal("application/problem+json", get.Content.Headers.ContentType!.MediaType);
+
+        using var again = await _client.DeleteAsync($"/batches/{id}", Ct);
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+    }
+}

@@ -48,6 +48,7 @@ public static class Problems
             problem.Instance ??= context.HttpContext.Request.Path;
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddExceptionHandler<StoreUnavailableExceptionHandler>();
         // Binding failures throw, so that the handler below can say which field was wrong instead of an empty 400.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         return builder;
@@ -71,6 +72,33 @@ public static class Problems
             await next(context);
         });
         return app;
+    }
+}
+
+/// <summary>The store cannot take writes (locked, disk full, read-only): 503 with Retry-After, so clients come back.</summary>
+sealed class StoreUnavailableExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not FetchApi.Storage.StoreUnavailableException)
+        {
+            return false;
+        }
+
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        httpContext.Response.Headers.RetryAfter = "5";
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "The store cannot accept writes right now",
+                Detail = "Nothing was stored. Retry after 5 s.",
+                Extensions = { ["code"] = "store_unavailable" },
+            },
+        });
     }
 }
 

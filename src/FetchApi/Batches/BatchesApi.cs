@@ -31,6 +31,7 @@ public static class BatchesApi
             .WithSummary("Read a batch's status and one page of its result slots")
             .WithDescription("Slots are ordered by input index. `results=false` returns the summary only (cheap polling); " +
                              "`state` filters slots; `offset`/`limit` page them and `next` links the following page.")
+            .Produces<BatchDetails>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
 
@@ -70,7 +71,7 @@ public static class BatchesApi
         var batch = new NewBatch(Guid.CreateVersion7(now), now, options, urls);
         await services.Store.CreateAsync(batch, cancellationToken);
         // Committed: from here the batch is the engine's, even if this client goes away.
-        services.Engine.Start(batch.Id, options, urls.Select((url, index) => new PendingSlot(index, url)));
+        services.Engine.Start(batch.Id, options, urls.Count, urls.Select((url, index) => new PendingSlot(index, url)));
 
         var summary = new BatchSummary
         {
@@ -87,20 +88,26 @@ public static class BatchesApi
     /// <param name="results">false: the summary only, without slots. Default true.</param>
     /// <param name="services">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
-    static async Task<Results<Ok<BatchDetails>, Ok<BatchSummary>, ValidationProblem, ProblemHttpResult>> GetBatch(
-        Guid id, int? offset, int? limit, string? state, bool? results, [AsParameters] BatchServices services,
+    static async Task<Results<Ok<BatchSummary>, Ok<BatchDetails>, ValidationProblem, ProblemHttpResult>> GetBatch(
+        Guid id, string? offset, string? limit, string? state, string? results, [AsParameters] BatchServices services,
         CancellationToken cancellationToken)
     {
+        // Query values are parsed here, not bound, so that a bad one is a 400 naming the parameter.
         var maxPage = services.Limits.Value.MaxPageSize;
         var errors = new Dictionary<string, string[]>();
-        if (offset < 0)
+        var skip = Query.Int(offset, "offset", 0, 0, int.MaxValue, errors);
+        var take = Query.Int(limit, "limit", maxPage, 0, maxPage, errors);
+        bool? withResults = null;
+        if (results is not null)
         {
-            errors["offset"] = ["'offset' must be 0 or more."];
-        }
-
-        if (limit is < 0 || limit > maxPage)
-        {
-            errors["limit"] = [$"'limit' must be between 0 and {maxPage}."];
+            if (bool.TryParse(results, out var parsed))
+            {
+                withResults = parsed;
+            }
+            else
+            {
+                errors["results"] = ["'results' must be true or false."];
+            }
         }
 
         SlotState? slotState = null;
@@ -121,14 +128,13 @@ public static class BatchesApi
             return Problems.Validation(errors);
         }
 
-        if (results == false)
+        if (withResults == false)
         {
             return await services.Store.GetSummaryAsync(id, cancellationToken) is { } summary
                 ? TypedResults.Ok(summary)
                 : Problems.NotFound(id);
         }
 
-        var (skip, take) = (offset ?? 0, limit ?? maxPage);
         if (await services.Store.GetPageAsync(id, slotState, skip, take, cancellationToken) is not { } page)
         {
             return Problems.NotFound(id);
@@ -154,9 +160,10 @@ public static class BatchesApi
     /// <param name="store">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
     static async Task<Results<Ok<BatchList>, ValidationProblem>> ListBatches(
-        string? status, int? limit, string? cursor, IBatchStore store, CancellationToken cancellationToken)
+        string? status, string? limit, string? cursor, IBatchStore store, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
+        var take = Query.Int(limit, "limit", 50, 1, 100, errors);
         BatchStatus? batchStatus = null;
         if (status is not null)
         {
@@ -168,11 +175,6 @@ public static class BatchesApi
             {
                 errors["status"] = ["'status' must be one of queued, running, completed, cancelled."];
             }
-        }
-
-        if (limit is < 1 or > 100)
-        {
-            errors["limit"] = ["'limit' must be between 1 and 100."];
         }
 
         long? before = null;
@@ -193,7 +195,6 @@ public static class BatchesApi
             return Problems.Validation(errors);
         }
 
-        var take = limit ?? 50;
         var (batches, nextCursor) = await store.ListAsync(batchStatus, take, before, cancellationToken);
         var next = nextCursor is null ? null : $"/batches?limit={take}&cursor={nextCursor}" + (batchStatus is null ? "" : $"&status={status!.ToLowerInvariant()}");
         return TypedResults.Ok(new BatchList(batches, next));
@@ -217,5 +218,26 @@ public static class BatchesApi
     {
         services.Engine.Cancel(id);
         return await services.Store.DeleteAsync(id, cancellationToken) ? TypedResults.NoContent() : Problems.NotFound(id);
+    }
+}
+
+/// <summary>Query-string parsing that reports a bad value under the parameter's name.</summary>
+static class Query
+{
+    public static int Int(string? value, string name, int fallback, int min, int max, Dictionary<string, string[]> errors)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        if (int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var parsed)
+            && parsed >= min && parsed <= max)
+        {
+            return parsed;
+        }
+
+        errors[name] = [max == int.MaxValue ? $"'{name}' must be a whole number, {min} or more." : $"'{name}' must be a whole number from {min} to {max}."];
+        return fallback;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using FluentValidation;
+using FluentValidation.Results;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Batches;
@@ -70,7 +71,7 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
                 {
                     if (HeaderProblem(name, value) is { } problem)
                     {
-                        context.AddFailure($"{context.PropertyPath}.{name}", problem);
+                        context.AddFailure(new ValidationFailure($"{context.PropertyPath}.{name}", problem) { AttemptedValue = value });
                     }
                 }
             })

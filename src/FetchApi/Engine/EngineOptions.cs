@@ -26,6 +26,9 @@ public sealed class EngineOptions
     /// <summary>Most URLs waiting to be fetched, all batches together; beyond it <c>POST /batches</c> answers 503.</summary>
     [Range(1, int.MaxValue)] public int MaxBacklog { get; set; } = 1_000_000;
 
+    /// <summary>Most pending slots of one batch held in memory (at least twice its concurrency); the rest wait in the store.</summary>
+    [Range(16, 1_000_000)] public int WindowSize { get; set; } = 1000;
+
     /// <summary>Most slot results written in one transaction.</summary>
     [Range(1, 100_000)] public int WriteBatchSize { get; set; } = 500;
 

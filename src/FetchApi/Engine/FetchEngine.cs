@@ -9,8 +9,9 @@ namespace FetchApi.Engine;
 /// The scheduler. It hands out pending slots round-robin across active batches (one slot per batch per turn, so a
 /// small batch is never stuck behind a large one) and, within a batch, round-robin across hosts, under three limits
 /// at once: global, per batch (<c>options.concurrency</c>) and per host. A host that sent Retry-After is skipped until
-/// then. Results go to the <see cref="ResultWriter"/>; a fetch aborted by shutdown writes nothing, so its slot stays
-/// pending and is fetched again after a restart.
+/// then. Each batch keeps only a window of its pending slots in memory; the rest is read from the store as the window
+/// drains. Results go to the <see cref="ResultWriter"/>; a fetch aborted by shutdown writes nothing, so its slot stays
+/// pending and is fetched again after a restart (at-least-once fetching, exactly-once results).
 /// </summary>
 public sealed partial class FetchEngine(
     Fetcher fetcher,
@@ -26,16 +27,21 @@ public sealed partial class FetchEngine(
     readonly Dictionary<Guid, BatchRun> _byId = [];
     readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
     readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    readonly HashSet<Task> _inFlight = [];
+    readonly CancellationTokenSource _abort = new();
+    readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     int _cursor;
     int _globalInFlight;
-    long _queued;
+    long _backlog;
+    bool _stopping;
 
-    /// <summary>URLs accepted but not yet handed to a fetch.</summary>
-    public long Backlog => Interlocked.Read(ref _queued);
+    /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store.</summary>
+    public long Backlog => Interlocked.Read(ref _backlog);
 
     /// <summary>Fetches running now.</summary>
     public int InFlight => Volatile.Read(ref _globalInFlight);
+
+    /// <summary>Whether the scheduler loop is running (false before start, after stop, or if it died).</summary>
+    public bool IsRunning => ExecuteTask is { IsCompleted: false };
 
     /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
     public bool HasRoomFor(int urls) => Backlog + urls <= _options.MaxBacklog;
@@ -46,7 +52,7 @@ public sealed partial class FetchEngine(
         public DateTimeOffset NotBefore;
     }
 
-    sealed class BatchRun(Guid id, BatchOptions options)
+    sealed class BatchRun(Guid id, BatchOptions options, int pending)
     {
         public Guid Id { get; } = id;
         public BatchOptions Options { get; } = options;
@@ -54,51 +60,64 @@ public sealed partial class FetchEngine(
         public Dictionary<string, Queue<PendingSlot>> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
         public List<string> Hosts { get; } = [];
         public int HostCursor;
+        /// <summary>Slots in memory, waiting.</summary>
         public int Queued;
+        /// <summary>Slots not yet handed to a fetch: in memory or still in the store.</summary>
+        public int NotDispatched = pending;
         public int InFlight;
+        public int LastLoadedIndex = -1;
+        public bool Refilling;
         public bool Started;
+        public bool Cancelled;
+
+        public void Enqueue(PendingSlot slot)
+        {
+            var host = HostKey(slot.Url);
+            if (!Queues.TryGetValue(host, out var queue))
+            {
+                Queues[host] = queue = new Queue<PendingSlot>();
+                Hosts.Add(host);
+            }
+
+            queue.Enqueue(slot);
+            Queued++;
+            LastLoadedIndex = Math.Max(LastLoadedIndex, slot.Index);
+        }
     }
 
     readonly record struct Work(BatchRun Run, string Host, PendingSlot Slot);
 
-    /// <summary>Hands a stored batch's pending slots to the scheduler. A batch already running is left as it is.</summary>
-    public void Start(Guid batchId, BatchOptions batchOptions, IEnumerable<PendingSlot> slots)
-    {
-        var run = new BatchRun(batchId, batchOptions);
-        foreach (var slot in slots)
-        {
-            var host = HostKey(slot.Url);
-            if (!run.Queues.TryGetValue(host, out var queue))
-            {
-                run.Queues[host] = queue = new Queue<PendingSlot>();
-                run.Hosts.Add(host);
-            }
+    /// <summary>How many pending slots of one batch are kept in memory at most.</summary>
+    int Window(BatchOptions batchOptions) => Math.Max(_options.WindowSize, 2 * batchOptions.Concurrency);
 
-            queue.Enqueue(slot);
-            run.Queued++;
+    /// <summary>
+    /// Hands a stored batch to the scheduler: <paramref name="pending"/> slots are pending in the store, the first ones
+    /// (in index order) given in <paramref name="first"/>; the rest are read from the store as the window drains.
+    /// A batch already running is left as it is.
+    /// </summary>
+    public void Start(Guid batchId, BatchOptions batchOptions, int pending, IEnumerable<PendingSlot> first)
+    {
+        var run = new BatchRun(batchId, batchOptions, pending);
+        foreach (var slot in first.Take(Window(batchOptions)))
+        {
+            run.Enqueue(slot);
         }
 
         lock (_gate)
         {
-            if (!_byId.TryAdd(batchId, run))
+            if (_stopping || pending == 0 || !_byId.TryAdd(batchId, run))
             {
-                return;
-            }
-
-            if (run.Queued == 0)
-            {
-                _byId.Remove(batchId);
                 return;
             }
 
             _runs.Add(run);
-            Interlocked.Add(ref _queued, run.Queued);
+            Interlocked.Add(ref _backlog, pending);
         }
 
         Wake();
     }
 
-    /// <summary>Drops a batch's queued slots and aborts its fetches in flight. Their results are not written.</summary>
+    /// <summary>Drops a batch's waiting slots and aborts its fetches in flight. Their results are not written.</summary>
     public void Cancel(Guid batchId)
     {
         BatchRun? run;
@@ -109,7 +128,9 @@ public sealed partial class FetchEngine(
                 return;
             }
 
-            Interlocked.Add(ref _queued, -run.Queued);
+            Interlocked.Add(ref _backlog, -run.NotDispatched);
+            run.Cancelled = true;
+            run.NotDispatched = 0;
             run.Queued = 0;
             run.Queues.Clear();
             run.Hosts.Clear();
@@ -130,23 +151,16 @@ public sealed partial class FetchEngine(
         // Resume what a previous process accepted but did not finish, before the API takes new batches.
         foreach (var batch in await store.GetUnfinishedAsync(cancellationToken))
         {
-            var slots = new List<PendingSlot>();
-            for (var page = await store.GetPendingSlotsAsync(batch.Id, -1, 10_000, cancellationToken);
-                 page.Count > 0;
-                 page = await store.GetPendingSlotsAsync(batch.Id, page[^1].Index, 10_000, cancellationToken))
-            {
-                slots.AddRange(page);
-            }
-
-            if (slots.Count == 0)
+            var first = await store.GetPendingSlotsAsync(batch.Id, -1, Window(batch.Options), cancellationToken);
+            if (first.Count == 0)
             {
                 // Every slot is final but the status was not updated yet: a write for the batch completes it.
                 await writer.PostStartedAsync(batch.Id, time.GetUtcNow());
                 continue;
             }
 
-            LogResuming(batch.Id, slots.Count);
-            Start(batch.Id, batch.Options, slots);
+            LogResuming(batch.Id, batch.Pending);
+            Start(batch.Id, batch.Options, batch.Pending, first);
         }
 
         await base.StartAsync(cancellationToken);
@@ -159,10 +173,16 @@ public sealed partial class FetchEngine(
             while (!stoppingToken.IsCancellationRequested)
             {
                 List<Work> work;
+                List<BatchRun> refill;
                 TimeSpan? wakeIn;
                 lock (_gate)
                 {
-                    work = TakeWork(time.GetUtcNow(), out wakeIn);
+                    work = TakeWork(time.GetUtcNow(), out wakeIn, out refill);
+                }
+
+                foreach (var run in refill)
+                {
+                    _ = RefillAsync(run);
                 }
 
                 foreach (var item in work)
@@ -173,7 +193,7 @@ public sealed partial class FetchEngine(
                         await writer.PostStartedAsync(item.Run.Id, time.GetUtcNow());
                     }
 
-                    Track(RunAsync(item, stoppingToken));
+                    _ = RunAsync(item);
                 }
 
                 await WaitAsync(wakeIn, stoppingToken);
@@ -208,25 +228,44 @@ public sealed partial class FetchEngine(
         }
     }
 
-    /// <summary>On shutdown: in-flight fetches were aborted by the stopping token; wait for them to unwind.</summary>
+    /// <summary>
+    /// On shutdown: nothing new starts; fetches in flight get <c>Engine:ShutdownTimeout</c> to finish (their results are
+    /// written), then the rest are aborted and stay pending for the next start.
+    /// </summary>
+#pragma warning disable VSTHRD003 // _idle is completed by our own fetch tasks; ASP.NET Core has no synchronization context to deadlock on.
     async Task DrainAsync()
     {
-        Task[] running;
-        lock (_inFlight)
+        int inFlight;
+        lock (_gate)
         {
-            running = [.. _inFlight];
+            _stopping = true;
+            inFlight = _globalInFlight;
+            if (inFlight == 0)
+            {
+                _idle.TrySetResult();
+            }
         }
 
-        var all = Task.WhenAll(running);
-        if (await Task.WhenAny(all, Task.Delay(_options.ShutdownTimeout, time)) != all)
+        if (inFlight == 0)
         {
-            LogShutdownTimeout(running.Length);
+            return;
+        }
+
+        LogDraining(inFlight);
+        if (await Task.WhenAny(_idle.Task, Task.Delay(_options.ShutdownTimeout, time)) != _idle.Task)
+        {
+            LogAborting(InFlight);
+            await _abort.CancelAsync();
+            // Aborted fetches unwind quickly; wait for them so that no result is posted after the writer completes.
+            await Task.WhenAny(_idle.Task, Task.Delay(TimeSpan.FromSeconds(5), time));
         }
     }
+#pragma warning restore VSTHRD003
 
-    List<Work> TakeWork(DateTimeOffset now, out TimeSpan? wakeIn)
+    List<Work> TakeWork(DateTimeOffset now, out TimeSpan? wakeIn, out List<BatchRun> refill)
     {
         var work = new List<Work>();
+        refill = [];
         DateTimeOffset? earliest = null;
         var progress = true;
         while (progress && _globalInFlight < _options.GlobalConcurrency && _runs.Count > 0)
@@ -250,6 +289,16 @@ public sealed partial class FetchEngine(
             _cursor = _runs.Count == 0 ? 0 : (_cursor + 1) % _runs.Count;
         }
 
+        foreach (var run in _runs)
+        {
+            // Top the window up from the store once it is half empty.
+            if (!run.Refilling && run.NotDispatched > run.Queued && run.Queued < Window(run.Options) / 2)
+            {
+                run.Refilling = true;
+                refill.Add(run);
+            }
+        }
+
         wakeIn = earliest is { } at ? at - now : null;
         return work;
     }
@@ -260,20 +309,21 @@ public sealed partial class FetchEngine(
         {
             var index = (run.HostCursor + i) % run.Hosts.Count;
             var host = run.Hosts[index];
-            if (!_hosts.TryGetValue(host, out var state))
-            {
-                _hosts[host] = state = new HostState();
-            }
-
-            if (state.InFlight >= _options.PerHostConcurrency)
+            var state = _hosts.GetValueOrDefault(host);
+            if (state is not null && state.InFlight >= _options.PerHostConcurrency)
             {
                 continue;
             }
 
-            if (state.NotBefore > now)
+            if (state is not null && state.NotBefore > now)
             {
                 earliest = earliest is { } e && e < state.NotBefore ? e : state.NotBefore;
                 continue;
+            }
+
+            if (state is null)
+            {
+                _hosts[host] = state = new HostState();
             }
 
             var queue = run.Queues[host];
@@ -290,24 +340,62 @@ public sealed partial class FetchEngine(
             }
 
             run.Queued--;
+            run.NotDispatched--;
             run.InFlight++;
             state.InFlight++;
             _globalInFlight++;
-            Interlocked.Decrement(ref _queued);
+            Interlocked.Decrement(ref _backlog);
             return new Work(run, host, slot);
         }
 
         return null;
     }
 
-    async Task RunAsync(Work work, CancellationToken stoppingToken)
+    async Task RefillAsync(BatchRun run)
+    {
+        await Task.Yield();
+        IReadOnlyList<PendingSlot> page = [];
+        try
+        {
+            page = await store.GetPendingSlotsAsync(run.Id, run.LastLoadedIndex, Window(run.Options) - run.Queued, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The scheduler asks again on its next pass.
+            LogRefillFailed(ex, run.Id);
+        }
+
+        lock (_gate)
+        {
+            run.Refilling = false;
+            if (!run.Cancelled)
+            {
+                foreach (var slot in page.Where(s => s.Index > run.LastLoadedIndex))
+                {
+                    run.Enqueue(slot);
+                }
+
+                if (page.Count == 0 && run.NotDispatched > run.Queued)
+                {
+                    // The store holds no more pending slots than we have in memory: the rest were final already.
+                    Interlocked.Add(ref _backlog, run.Queued - run.NotDispatched);
+                    run.NotDispatched = run.Queued;
+                    RemoveIfDone(run);
+                }
+            }
+        }
+
+        Wake();
+    }
+
+    async Task RunAsync(Work work)
     {
         await Task.Yield();
         var (run, host, slot) = work;
         SlotResult result;
         try
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, stoppingToken);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
             result = await fetcher.FetchAsync(slot, run.Options, delay => HoldHost(host, delay), linked.Token);
         }
         catch (Exception ex)
@@ -321,8 +409,8 @@ public sealed partial class FetchEngine(
             };
         }
 
-        // A cancelled result (batch cancelled or shutdown) is not written: the store already marked the slot
-        // cancelled, or the slot stays pending for the next start.
+        // A cancelled result (batch cancelled, or aborted by shutdown) is not written: the store already marked the
+        // slot cancelled, or the slot stays pending for the next start.
         if (result.State != SlotState.Cancelled)
         {
             await writer.PostAsync(new SlotUpdate(run.Id, result));
@@ -331,35 +419,22 @@ public sealed partial class FetchEngine(
         lock (_gate)
         {
             run.InFlight--;
-            _hosts[host].InFlight--;
-            if (_hosts[host] is { InFlight: 0 } idle && idle.NotBefore <= time.GetUtcNow())
+            var state = _hosts[host];
+            state.InFlight--;
+            if (state.InFlight == 0 && state.NotBefore <= time.GetUtcNow())
             {
                 _hosts.Remove(host);
             }
 
             _globalInFlight--;
             RemoveIfDone(run);
+            if (_stopping && _globalInFlight == 0)
+            {
+                _idle.TrySetResult();
+            }
         }
 
         Wake();
-    }
-
-    void Track(Task task)
-    {
-        lock (_inFlight)
-        {
-            _inFlight.Add(task);
-        }
-
-        _ = task.ContinueWith(
-            t =>
-            {
-                lock (_inFlight)
-                {
-                    _inFlight.Remove(t);
-                }
-            },
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     void HoldHost(string host, TimeSpan delay)
@@ -376,10 +451,16 @@ public sealed partial class FetchEngine(
 
     void RemoveIfDone(BatchRun run)
     {
-        if (run.Queued == 0 && run.InFlight == 0 && _byId.Remove(run.Id))
+        if (run.NotDispatched == 0 && run.InFlight == 0 && _byId.Remove(run.Id))
         {
             _runs.Remove(run);
         }
+    }
+
+    public override void Dispose()
+    {
+        _abort.Dispose();
+        base.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming batch {BatchId}: {Pending} slots still pending")]
@@ -388,6 +469,12 @@ public sealed partial class FetchEngine(
     [LoggerMessage(Level = LogLevel.Error, Message = "Fetch of batch {BatchId} slot {Index} threw; recorded as internal_error")]
     partial void LogFetchBug(Exception exception, Guid batchId, int index);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} fetches were still running after the shutdown timeout")]
-    partial void LogShutdownTimeout(int count);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading pending slots of batch {BatchId} failed; will retry")]
+    partial void LogRefillFailed(Exception exception, Guid batchId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Shutting down: waiting for {Count} fetches in flight")]
+    partial void LogDraining(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown timeout reached: aborting {Count} fetches; their slots stay pending")]
+    partial void LogAborting(int count);
 }

@@ -9,13 +9,16 @@ public sealed record NewBatch(Guid Id, DateTimeOffset CreatedAt, BatchOptions Op
 public readonly record struct PendingSlot(int Index, string Url);
 
 /// <summary>A batch the engine must (re)start, with its options.</summary>
-public sealed record UnfinishedBatch(Guid Id, BatchOptions Options);
+public sealed record UnfinishedBatch(Guid Id, BatchOptions Options, int Pending);
 
 /// <summary>A final slot result produced by the engine.</summary>
 public sealed record SlotUpdate(Guid BatchId, SlotResult Result);
 
 /// <summary>A page of a batch's slots, read in the same snapshot as its summary.</summary>
 public sealed record BatchPage(BatchSummary Summary, IReadOnlyList<SlotResult> Slots, int MatchingSlots);
+
+/// <summary>The store cannot take writes right now (locked, full, read-only, I/O error); the caller may retry later.</summary>
+public sealed class StoreUnavailableException(Exception inner) : Exception($"The store cannot accept writes: {inner.Message}", inner);
 
 public enum CancelOutcome { NotFound, Cancelled, AlreadyCancelled, AlreadyCompleted }
 

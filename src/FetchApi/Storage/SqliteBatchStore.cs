@@ -26,9 +26,11 @@ public sealed class SqliteBatchStore : IBatchStore
         "idx, url, state, attempts, duration_ms, status_code, reason, final_url, redirects, content_type, content_length, sha256, body, error_code, error_message";
 
     readonly string _connectionString;
+    readonly long _busyTimeoutMs;
 
     public SqliteBatchStore(IOptions<StorageOptions> options)
     {
+        _busyTimeoutMs = (long)options.Value.BusyTimeout.TotalMilliseconds;
         var builder = new SqliteConnectionStringBuilder(options.Value.ConnectionString) { Pooling = true };
         if (builder.DataSource is { Length: > 0 } file && file != ":memory:" && Path.GetDirectoryName(Path.GetFullPath(file)) is { } dir)
         {
@@ -43,8 +45,25 @@ public sealed class SqliteBatchStore : IBatchStore
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(ct);
         // FULL: a commit is on disk before 202 goes out, even across a power cut. busy_timeout: wait for the writer lock.
-        await ExecuteAsync(connection, null, "PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;", ct);
+        await ExecuteAsync(connection, null, $"PRAGMA synchronous=FULL; PRAGMA busy_timeout={_busyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
         return connection;
+    }
+
+    // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
+    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
+
+    /// <summary>Runs a write, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
+    async Task<T> WriteGuardedAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
+    {
+        try
+        {
+            await using var c = await OpenAsync(ct);
+            return await write(c);
+        }
+        catch (SqliteException e) when (IsUnavailable(e))
+        {
+            throw new StoreUnavailableException(e);
+        }
     }
 
     static async Task<int> ExecuteAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct,
@@ -90,9 +109,11 @@ public sealed class SqliteBatchStore : IBatchStore
         await tx.CommitAsync(cancellationToken);
     }
 
-    public async Task CreateAsync(NewBatch batch, CancellationToken cancellationToken)
+    public Task CreateAsync(NewBatch batch, CancellationToken cancellationToken) =>
+        WriteGuardedAsync(c => CreateAsync(c, batch, cancellationToken), cancellationToken);
+
+    static async Task<bool> CreateAsync(SqliteConnection c, NewBatch batch, CancellationToken cancellationToken)
     {
-        await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction();
         await using var insert = Command(c, tx,
             "INSERT INTO batches (id, status, created_at, options, headers, total, pending, fetched, failed, cancelled) " +
@@ -114,6 +135,7 @@ public sealed class SqliteBatchStore : IBatchStore
         }
 
         await tx.CommitAsync(cancellationToken);
+        return true;
     }
 
     public async Task<BatchSummary?> GetSummaryAsync(Guid id, CancellationToken cancellationToken)
@@ -226,9 +248,12 @@ public sealed class SqliteBatchStore : IBatchStore
         return (list, null);
     }
 
-    public async Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, DateTimeOffset now, CancellationToken cancellationToken) =>
+        WriteGuardedAsync(c => CancelAsync(c, id, now, cancellationToken), cancellationToken);
+
+    static async Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(SqliteConnection c, Guid id, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
-        await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
         if (await ReadSummaryAsync(c, tx, id, cancellationToken) is not var (seq, summary))
         {
@@ -252,9 +277,11 @@ public sealed class SqliteBatchStore : IBatchStore
         return (CancelOutcome.Cancelled, after);
     }
 
-    public async Task<bool> DeleteAsync(Guid id, CancellationToken cancellationToken)
+    public Task<bool> DeleteAsync(Guid id, CancellationToken cancellationToken) =>
+        WriteGuardedAsync(c => DeleteAsync(c, id, cancellationToken), cancellationToken);
+
+    static async Task<bool> DeleteAsync(SqliteConnection c, Guid id, CancellationToken cancellationToken)
     {
-        await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
         await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = (SELECT seq FROM batches WHERE id = $id);", cancellationToken,
             ("$id", id.ToString()));
@@ -345,7 +372,7 @@ public sealed class SqliteBatchStore : IBatchStore
     public async Task<IReadOnlyList<UnfinishedBatch>> GetUnfinishedAsync(CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
-        await using var command = Command(c, null, "SELECT id, options, headers FROM batches WHERE status IN (0, 1) ORDER BY seq;");
+        await using var command = Command(c, null, "SELECT id, options, headers, pending FROM batches WHERE status IN (0, 1) ORDER BY seq;");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var list = new List<UnfinishedBatch>();
         while (await reader.ReadAsync(cancellationToken))
@@ -354,7 +381,7 @@ public sealed class SqliteBatchStore : IBatchStore
             {
                 Headers = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(2), Json) ?? [],
             };
-            list.Add(new UnfinishedBatch(Guid.Parse(reader.GetString(0)), options));
+            list.Add(new UnfinishedBatch(Guid.Parse(reader.GetString(0)), options, reader.GetInt32(3)));
         }
 
         return list;

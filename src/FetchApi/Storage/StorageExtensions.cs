@@ -11,6 +11,7 @@ public static class StorageExtensions
         builder.Services.AddSingleton<IBatchStore, SqliteBatchStore>();
         // Registered before the engine, so the schema exists before the engine resumes unfinished batches.
         builder.Services.AddHostedService<StorageInitializer>();
+        builder.Services.AddHostedService<RetentionService>();
         return builder;
     }
 }

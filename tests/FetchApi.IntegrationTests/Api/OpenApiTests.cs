@@ -1,0 +1,145 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+// Not FetchApi.IntegrationTests.Api: that name is taken by the Api helper class.
+namespace FetchApi.IntegrationTests.ApiTests;
+
+/// <summary>What a person in the Swagger UI, or a client generator, reads in the OpenAPI document.</summary>
+public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<ServiceFixture>
+{
+    readonly HttpClient _client = fixture.Client;
+
+    async Task<JsonObject> DocumentAsync()
+    {
+        using var response = await _client.GetAsync("/swagger/v1/swagger.json", TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    /// <summary>Every operation of the document, by operationId.</summary>
+    static Dictionary<string, JsonObject> Operations(JsonObject document)
+    {
+        var operations = new Dictionary<string, JsonObject>();
+        foreach (var (_, path) in document["paths"]!.AsObject())
+        {
+            foreach (var (method, operation) in path!.AsObject())
+            {
+                if (operation is JsonObject o && o["operationId"]?.GetValue<string>() is { } id)
+                {
+                    Assert.True(operations.TryAdd(id, o), $"operationId {id} appears twice (second on {method})");
+                }
+            }
+        }
+
+        return operations;
+    }
+
+    static JsonNode? RequestExample(JsonObject createBatch)
+    {
+        var media = createBatch["requestBody"]?["content"]?["application/json"];
+        return media?["example"] ?? (media?["examples"] as JsonObject)?.FirstOrDefault().Value?["value"];
+    }
+
+    [Theory]
+    [InlineData("CreateBatch")]
+    [InlineData("GetBatch")]
+    [InlineData("ListBatches")]
+    [InlineData("CancelBatch")]
+    [InlineData("DeleteBatch")]
+    public async Task EveryBatchOperationIsDocumentedWithASummary(string operationId)
+    {
+        var operations = Operations(await DocumentAsync());
+
+        Assert.True(operations.TryGetValue(operationId, out var operation), $"no operation {operationId}; found {string.Join(", ", operations.Keys)}");
+        Assert.False(string.IsNullOrWhiteSpace(operation["summary"]?.GetValue<string>()), $"{operationId} has no summary");
+    }
+
+    [Fact]
+    public async Task CreateBatchDocumentsEveryResponseAClientCanGet()
+    {
+        var createBatch = Operations(await DocumentAsync())["CreateBatch"];
+
+        var responses = createBatch["responses"]!.AsObject().Select(r => r.Key).ToHashSet();
+        foreach (var status in new[] { "202", "400", "413", "415", "429", "503" })
+        {
+            Assert.True(responses.Contains(status), $"CreateBatch does not document {status}; it documents {string.Join(", ", responses)}");
+        }
+    }
+
+    [Fact]
+    public async Task CreateBatchHasARequestBodyExample()
+    {
+        var createBatch = Operations(await DocumentAsync())["CreateBatch"];
+
+        var example = RequestExample(createBatch);
+
+        Assert.True(example is JsonObject, $"CreateBatch has no JSON request example: {createBatch["requestBody"]?.ToJsonString()}");
+        Assert.NotEmpty(example["urls"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task TheRequestBodyExampleWorksAsShown()
+    {
+        var example = RequestExample(Operations(await DocumentAsync())["CreateBatch"]);
+        Assert.NotNull(example);
+
+        using var response = await _client.PostTextAsync("/batches", example.ToJsonString());
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"the example was refused with {(int)response.StatusCode}: {text}");
+    }
+
+    static void AssertSomeSchemaEnumerates(JsonObject document, string what, string[] values)
+    {
+        var enums = document["components"]!["schemas"]!.AsObject()
+            .Where(s => s.Value?["enum"] is JsonArray)
+            .ToDictionary(s => s.Key, s => s.Value!["enum"]!.AsArray().Select(v => v?.ToString()).ToHashSet());
+
+        Assert.True(enums.Values.Any(e => e.SetEquals(values)),
+            $"no schema enumerates the {what} values [{string.Join(", ", values)}]; enum schemas: " +
+            string.Join("; ", enums.Select(e => $"{e.Key}=[{string.Join(", ", e.Value)}]")));
+    }
+
+    [Fact]
+    public async Task SchemasListEveryBatchStatus()
+    {
+        AssertSomeSchemaEnumerates(await DocumentAsync(), "batch status", ["queued", "running", "completed", "cancelled"]);
+    }
+
+    [Theory]
+    [InlineData("slot state", "pending", "fetched", "failed", "cancelled")]
+    [InlineData("error code", "blocked_address", "dns_failure", "connection_refused", "connection_reset", "timeout", "tls_error",
+        "too_many_redirects", "body_too_large", "protocol_error", "internal_error")]
+    public async Task SchemasListEveryValueOfEachSlotEnum(string what, params string[] values)
+    {
+        AssertSomeSchemaEnumerates(await DocumentAsync(), what, values);
+    }
+
+    [Fact]
+    public async Task GetBatchDocumentsTheResultSlotsAndNextLink()
+    {
+        var document = await DocumentAsync();
+        var ok = Operations(document)["GetBatch"]["responses"]!["200"]!["content"]!["application/json"]!["schema"]!;
+
+        var name = ok["$ref"]!.GetValue<string>().Split('/')[^1];
+        var properties = document["components"]!["schemas"]![name]!["properties"]!.AsObject();
+
+        Assert.True(properties.ContainsKey("results") && properties.ContainsKey("next"),
+            $"GetBatch documents 200 as {name}, without results/next: {string.Join(", ", properties.Select(p => p.Key))}");
+    }
+
+    [Theory]
+    [InlineData("/swagger/index.html")]
+    [InlineData("/swagger")]
+    public async Task SwaggerUiAnswersWithHtml(string path)
+    {
+        using var response = await _client.GetAsync(path, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("swagger-ui", text, StringComparison.OrdinalIgnoreCase);
+    }
+}

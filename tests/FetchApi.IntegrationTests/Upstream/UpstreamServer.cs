@@ -21,6 +21,7 @@ public sealed class UpstreamServer : IAsyncDisposable
     readonly WebApplication _app;
     readonly ConcurrentDictionary<string, int> _failures = new();
     readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _hits = new();
+    readonly ConcurrentDictionary<string, int> _perUrl = new();
     readonly Lock _gate = new();
     readonly Dictionary<string, (int Now, int Max)> _inFlight = [];
     int _requests;
@@ -43,6 +44,9 @@ public sealed class UpstreamServer : IAsyncDisposable
             return _inFlight.TryGetValue(group, out var v) ? v.Max : 0;
         }
     }
+
+    /// <summary>How many times each path and query was requested.</summary>
+    public IReadOnlyDictionary<string, int> RequestsPerUrl => _perUrl;
 
     /// <summary>Requests of <paramref name="group"/> in flight now ("*" for all).</summary>
     public int InFlight(string group = "*")
@@ -86,6 +90,7 @@ public sealed class UpstreamServer : IAsyncDisposable
         app.Use(async (context, next) =>
         {
             Interlocked.Increment(ref _requests);
+            _perUrl.AddOrUpdate(context.Request.Path + context.Request.QueryString, 1, (_, n) => n + 1);
             var group = context.Request.Query["group"].FirstOrDefault();
             Enter("*");
             if (group is not null)

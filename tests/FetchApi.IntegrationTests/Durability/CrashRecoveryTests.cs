@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Upstream;
+
+namespace FetchApi.IntegrationTests.Durability;
+
+/// <summary>
+/// A 202 is a promise. These tests kill the real service process in the middle of a large batch, start it again on the
+/// same SQLite file, and check that every accepted batch completes with every slot reported exactly once.
+/// </summary>
+public sealed class CrashRecoveryTests : IAsyncLifetime
+{
+    const int Urls = 5000;
+    const int Concurrency = 100;
+    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-crash", Guid.NewGuid().ToString("N"));
+    UpstreamServer _upstream = null!;
+
+    string DatabasePath => Path.Combine(_directory, "fetchapi.db");
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        _upstream = await UpstreamServer.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_upstream is not null)
+        {
+            await _upstream.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    IEnumerable<string> BigBatch() => Enumerable.Range(0, Urls).Select(i => _upstream.Url($"/delay/20?i={i}"));
+
+    /// <summary>Polls until at least <paramref name="fetched"/> slots are final, checking the counts on every read.</summary>
+    static async Task WaitForProgressAsync(HttpClient client, Guid id, int fetched)
+    {
+        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
+        while ((await client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < fetched)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"batch {id} made no progress to {fetched}");
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+    }
+
+    static async Task AssertCompleteAndExactlyOnceAsync(HttpClient client, Guid id, int total)
+    {
+        var slots = await client.ResultsAsync(id);
+        Assert.Equal(total, slots.Count);
+        Assert.Equal(Enumerable.Range(0, total), slots.Select(s => s["index"]!.GetValue<int>()));
+        Assert.All(slots, s => Assert.Equal(("fetched", 200), (s.State(), s.StatusCode())));
+        var summary = await client.GetJsonAsync($"/batches/{id}?results=false");
+        Assert.Equal("completed", summary["status"]!.GetValue<string>());
+        Assert.Equal(total, summary["counts"]!["fetched"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task BatchKilledTwiceMidwayCompletesWithEverySlotExactlyOnce()
+    {
+        Guid big;
+        var small = new List<Guid>();
+        await using (var first = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            big = await first.Client.SubmitAsync(BigBatch(), new { concurrency = Concurrency });
+            await WaitForProgressAsync(first.Client, big, Urls / 3);
+            // Accepted just before the crash: these must survive it too.
+            for (var i = 0; i < 5; i++)
+            {
+                small.Add(await first.Client.SubmitAsync([_upstream.Url($"/delay/20?small={i}")]));
+            }
+
+            await first.KillAsync();
+        }
+
+        await using (var second = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            var before = (await second.Client.GetJsonAsync($"/batches/{big}?results=false"))["counts"]!["fetched"]!.GetValue<int>();
+            Assert.True(before < Urls, "the batch finished before the first kill; the test proves nothing");
+            await WaitForProgressAsync(second.Client, big, 2 * Urls / 3);
+            await second.KillAsync();
+        }
+
+        await using var third = await ServiceProcess.StartAsync(DatabasePath);
+        await AssertCompleteAndExactlyOnceAsync(third.Client, big, Urls);
+        foreach (var id in small)
+        {
+            await AssertCompleteAndExactlyOnceAsync(third.Client, id, 1);
+        }
+    }
+
+    [Fact]
+    public async Task BatchStoppedWithSigtermResumesAndRefetchesNothingBeyondTheInFlightWindow()
+    {
+        Guid big;
+        await using (var first = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            big = await first.Client.SubmitAsync(BigBatch(), new { concurrency = Concurrency });
+            await WaitForProgressAsync(first.Client, big, Urls / 3);
+            var exitCode = await first.TerminateAsync(TimeSpan.FromSeconds(30));
+            Assert.True(exitCode == 0, $"exit code {exitCode}:\n{first.Output}");
+            Assert.Contains("waiting for", first.Output, StringComparison.Ordinal); // it drained instead of dropping
+        }
+
+        await using var second = await ServiceProcess.StartAsync(DatabasePath);
+        var resumedAt = await second.Client.GetJsonAsync($"/batches/{big}?results=false");
+        Assert.Equal("running", resumedAt["status"]!.GetValue<string>());
+        await AssertCompleteAndExactlyOnceAsync(second.Client, big, Urls);
+
+        var refetched = _upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal) && p.Value > 1);
+        Assert.True(refetched <= Concurrency, $"{refetched} URLs were fetched more than once");
+        Assert.Equal(Urls, _upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal)));
+    }
+}

@@ -9,6 +9,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddFetchProblemDetails();  // RFC 9457 for every error, 4xx for every bad request
 builder.AddFetchStorage();         // SQLite file by default; schema created or upgraded on start
 builder.AddFetchSecurity();        // outbound address policy
+builder.AddFetchApiKeys();         // Authorization: Bearer <key>; batches belong to the key that created them
 builder.AddFetchEngine();          // scheduler, fetcher with its Polly pipeline, result writer
 builder.AddFetchBatches();         // limits, validators, JSON contract
 builder.AddFetchRateLimiting();    // per-client limits, 429 + Retry-After
@@ -18,6 +19,7 @@ builder.AddFetchOpenApi();         // Swashbuckle, Swagger UI at /swagger
 var app = builder.Build();
 
 app.UseFetchProblemDetails();
+app.UseFetchApiKeys();
 app.UseRateLimiter();
 app.UseFetchOpenApi();
 app.MapBatches();

@@ -14,6 +14,25 @@ public sealed record CreateBatchRequest
 
     /// <summary>Optional; every missing field takes the server default.</summary>
     public BatchOptionsRequest? Options { get; init; }
+
+    /// <summary>Optional: where to POST the batch summary when the batch ends, instead of polling.</summary>
+    public CallbackRequest? Callback { get; init; }
+}
+
+/// <summary>
+/// A webhook for the end of the batch. The body is the batch summary; the header
+/// <c>FetchApi-Signature: sha256=&lt;hex&gt;</c> is the HMAC-SHA256 of the body with <c>secret</c>.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record CallbackRequest
+{
+    /// <summary>Absolute http or https URL; the outbound address policy applies to it as to fetches.</summary>
+    [Required]
+    public string? Url { get; init; }
+
+    /// <summary>Shared secret for the signature, 16 to 256 characters.</summary>
+    [Required]
+    public string? Secret { get; init; }
 }
 
 /// <summary>Fetch options; each field is optional and bounded by the server maximum.</summary>

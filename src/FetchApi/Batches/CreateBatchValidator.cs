@@ -29,6 +29,20 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
             .When(r => r.Urls is { Count: > 0 } urls && urls.Count <= limits.MaxUrlsPerBatch);
 
         RuleFor(r => r.Options!).SetValidator(new BatchOptionsValidator(limits)).When(r => r.Options is not null);
+
+        RuleFor(r => r.Callback!.Url)
+            .Custom((url, context) =>
+            {
+                if (UrlRules.Problem(url, limits.MaxUrlLength) is { } problem)
+                {
+                    context.AddFailure(problem);
+                }
+            })
+            .When(r => r.Callback is not null);
+        RuleFor(r => r.Callback!.Secret)
+            .NotEmpty().WithMessage("'callback.secret' is required: the callback is signed with it.")
+            .Length(16, 256).WithMessage("'callback.secret' must be 16 to 256 characters long.")
+            .When(r => r.Callback is not null);
     }
 }
 

@@ -41,11 +41,19 @@ public static class EngineExtensions
             .RemoveAllLoggers(); // no per-request log lines on the hot path
 
         builder.Services.AddSingleton<Fetcher>();
+        builder.Services.AddSingleton<BatchNotifier>();
         // The writer is registered first so that it stops last: the engine's final results still reach the store.
         builder.Services.AddSingleton<ResultWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ResultWriter>());
         builder.Services.AddSingleton<FetchEngine>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<FetchEngine>());
+
+        builder.Services.AddOptions<CallbackOptions>()
+            .BindConfiguration(CallbackOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<CallbackDispatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CallbackDispatcher>());
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;

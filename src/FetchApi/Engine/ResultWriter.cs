@@ -10,7 +10,8 @@ namespace FetchApi.Engine;
 /// results per transaction and an idle one writes each result at once. A failed write is retried with backoff,
 /// never dropped.
 /// </summary>
-public sealed partial class ResultWriter(IBatchStore store, IOptions<EngineOptions> options, TimeProvider time, ILogger<ResultWriter> logger)
+public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifier, IOptions<EngineOptions> options, TimeProvider time,
+    ILogger<ResultWriter> logger)
     : BackgroundService
 {
     readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
@@ -58,7 +59,8 @@ public sealed partial class ResultWriter(IBatchStore store, IOptions<EngineOptio
         {
             try
             {
-                await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
+                var touched = await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
+                notifier.Written(touched);
                 return;
             }
             catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)

@@ -1,9 +1,15 @@
 namespace FetchApi.Storage;
 
-/// <summary>SQLite schema, one constant per version; <c>PRAGMA user_version</c> records which one a file has.</summary>
+/// <summary>
+/// SQLite schema, one step per version; <c>PRAGMA user_version</c> records which one a file has, and the service
+/// applies the missing steps on start, in one transaction. Steps are never edited once released: add a new one.
+/// </summary>
 static class Schema
 {
-    public const string V1 = """
+    public static readonly string[] Steps =
+    [
+        // 1: batches and their slots.
+        """
         CREATE TABLE batches (
             seq          INTEGER PRIMARY KEY AUTOINCREMENT,
             id           TEXT    NOT NULL UNIQUE,
@@ -44,5 +50,36 @@ static class Schema
         CREATE INDEX slots_state ON slots (batch_seq, state, idx);
 
         CREATE TABLE health (id INTEGER PRIMARY KEY, checked_at INTEGER NOT NULL);
-        """;
+        """,
+
+        // 2: owners (API keys), idempotency keys, the order slots became final (event streams), callbacks.
+        """
+        ALTER TABLE batches ADD COLUMN owner TEXT;
+        ALTER TABLE batches ADD COLUMN callback_url TEXT;
+        ALTER TABLE batches ADD COLUMN callback_secret TEXT;
+        ALTER TABLE batches ADD COLUMN callback_state INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE batches ADD COLUMN callback_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE batches ADD COLUMN callback_next_at INTEGER;
+        CREATE INDEX batches_owner ON batches (owner, seq);
+        CREATE INDEX batches_callbacks ON batches (callback_next_at) WHERE callback_state = 1;
+
+        ALTER TABLE slots ADD COLUMN done_seq INTEGER;
+        CREATE INDEX slots_done ON slots (batch_seq, done_seq) WHERE done_seq IS NOT NULL;
+
+        CREATE TABLE idempotency (
+            owner        TEXT    NOT NULL,
+            key          TEXT    NOT NULL,
+            request_hash TEXT    NOT NULL,
+            batch_id     TEXT    NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            PRIMARY KEY (owner, key)
+        );
+        CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters (name, value) VALUES ('done_seq', 0);
+        """,
+    ];
+
+    public static int Version => Steps.Length;
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using FetchApi.Model;
 using Microsoft.Data.Sqlite;
@@ -11,19 +12,19 @@ namespace FetchApi.Storage;
 
 /// <summary>
 /// The embedded default store: one SQLite file in WAL mode (readers never wait for the writer).
-/// Timestamps are Unix milliseconds, enums their numbers, options JSON.
+/// Timestamps are Unix milliseconds, enums their numbers, options JSON. Owners are compared with <c>IS</c>, so the
+/// open service (owner null) and each API key see only their own batches.
 /// </summary>
 public sealed class SqliteBatchStore : IBatchStore
 {
-    const int SchemaVersion = 1;
-
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     const string SummaryColumns =
         "b.seq, b.id, b.status, b.created_at, b.started_at, b.completed_at, b.options, b.total, b.pending, b.fetched, b.failed, b.cancelled";
 
     const string SlotColumns =
-        "idx, url, state, attempts, duration_ms, status_code, reason, final_url, redirects, content_type, content_length, sha256, body, error_code, error_message";
+        "idx, url, state, attempts, duration_ms, status_code, reason, final_url, redirects, content_type, content_length, sha256, body, " +
+        "error_code, error_message, done_seq";
 
     readonly string _connectionString;
     readonly long _busyTimeoutMs;
@@ -52,7 +53,7 @@ public sealed class SqliteBatchStore : IBatchStore
     // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
     static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
 
-    /// <summary>Runs a write, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
+    /// <summary>Runs a write for the API, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
     async Task<T> WriteGuardedAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
     {
         try
@@ -73,6 +74,13 @@ public sealed class SqliteBatchStore : IBatchStore
         return await command.ExecuteNonQueryAsync(ct);
     }
 
+    static async Task<long> ScalarAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct,
+        params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(c, tx, sql, parameters);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
     static SqliteCommand Command(SqliteConnection c, SqliteTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = c.CreateCommand();
@@ -86,67 +94,103 @@ public sealed class SqliteBatchStore : IBatchStore
         return command;
     }
 
+    static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+
+    static DateTimeOffset? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
+
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await ExecuteAsync(c, null, "PRAGMA journal_mode=WAL;", cancellationToken);
-        await using var version = Command(c, null, "PRAGMA user_version;");
-        var current = Convert.ToInt32(await version.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
-        if (current > SchemaVersion)
+        var current = (int)await ScalarAsync(c, null, "PRAGMA user_version;", cancellationToken);
+        if (current > Schema.Version)
         {
             throw new InvalidOperationException(
-                $"The database has schema version {current}, newer than this build's {SchemaVersion}. Use a newer build or another file.");
+                $"The database has schema version {current}, newer than this build's {Schema.Version}. Use a newer build or another file.");
         }
 
-        await using var tx = c.BeginTransaction();
-        if (current < 1)
+        if (current == Schema.Version)
         {
-            await ExecuteAsync(c, tx, Schema.V1, cancellationToken);
+            return;
         }
 
-        // Later versions add their migration here: if (current < 2) { ... }
-        await ExecuteAsync(c, tx, $"PRAGMA user_version={SchemaVersion};", cancellationToken);
+        await using var tx = c.BeginTransaction(deferred: false);
+        for (var step = current; step < Schema.Version; step++)
+        {
+            await ExecuteAsync(c, tx, Schema.Steps[step], cancellationToken);
+        }
+
+        await ExecuteAsync(c, tx, $"PRAGMA user_version={Schema.Version};", cancellationToken);
         await tx.CommitAsync(cancellationToken);
     }
 
-    public Task CreateAsync(NewBatch batch, CancellationToken cancellationToken) =>
-        WriteGuardedAsync(c => CreateAsync(c, batch, cancellationToken), cancellationToken);
-
-    static async Task<bool> CreateAsync(SqliteConnection c, NewBatch batch, CancellationToken cancellationToken)
-    {
-        await using var tx = c.BeginTransaction();
-        await using var insert = Command(c, tx,
-            "INSERT INTO batches (id, status, created_at, options, headers, total, pending, fetched, failed, cancelled) " +
-            "VALUES ($id, 0, $created, $options, $headers, $n, $n, 0, 0, 0) RETURNING seq;",
-            ("$id", batch.Id.ToString()), ("$created", batch.CreatedAt.ToUnixTimeMilliseconds()),
-            ("$options", JsonSerializer.Serialize(batch.Options, Json)),
-            ("$headers", JsonSerializer.Serialize(batch.Options.Headers, Json)), ("$n", batch.Urls.Count));
-        var seq = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
-
-        await using var slot = Command(c, tx, "INSERT INTO slots (batch_seq, idx, url) VALUES ($seq, $idx, $url);", ("$seq", seq));
-        var idx = slot.Parameters.Add("$idx", SqliteType.Integer);
-        var url = slot.Parameters.Add("$url", SqliteType.Text);
-        slot.Prepare();
-        for (var i = 0; i < batch.Urls.Count; i++)
+    public Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, CancellationToken cancellationToken) =>
+        WriteGuardedAsync(async c =>
         {
-            idx.Value = i;
-            url.Value = batch.Urls[i];
-            await slot.ExecuteNonQueryAsync(cancellationToken);
-        }
+            // IMMEDIATE: the key lookup and the insert are one atomic step, even for two requests with the same key.
+            await using var tx = c.BeginTransaction(deferred: false);
+            var owner = batch.Owner ?? "";
+            if (idempotencyKey is not null)
+            {
+                await using var lookup = Command(c, tx,
+                    "SELECT request_hash, batch_id FROM idempotency WHERE owner = $owner AND key = $key AND expires_at > $now " +
+                    "AND EXISTS (SELECT 1 FROM batches WHERE id = batch_id);",
+                    ("$owner", owner), ("$key", idempotencyKey.Key), ("$now", Ms(batch.CreatedAt)));
+                await using var reader = await lookup.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    var earlier = Guid.Parse(reader.GetString(1));
+                    return new CreateResult(
+                        reader.GetString(0) == idempotencyKey.RequestHash ? CreateOutcome.Replayed : CreateOutcome.KeyReusedWithDifferentRequest,
+                        earlier);
+                }
+            }
 
-        await tx.CommitAsync(cancellationToken);
-        return true;
-    }
+            await using var insert = Command(c, tx,
+                "INSERT INTO batches (id, owner, status, created_at, options, headers, total, pending, fetched, failed, cancelled, " +
+                "callback_url, callback_secret, callback_state) " +
+                "VALUES ($id, $owner, 0, $created, $options, $headers, $n, $n, 0, 0, 0, $cbUrl, $cbSecret, $cbState) RETURNING seq;",
+                ("$id", batch.Id.ToString()), ("$owner", batch.Owner), ("$created", Ms(batch.CreatedAt)),
+                ("$options", JsonSerializer.Serialize(batch.Options, Json)),
+                ("$headers", JsonSerializer.Serialize(batch.Options.Headers, Json)), ("$n", batch.Urls.Count),
+                ("$cbUrl", batch.Callback?.Url), ("$cbSecret", batch.Callback?.Secret),
+                ("$cbState", (int)(batch.Callback is null ? CallbackState.None : CallbackState.Pending)));
+            var seq = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
 
-    public async Task<BatchSummary?> GetSummaryAsync(Guid id, CancellationToken cancellationToken)
+            await using var slot = Command(c, tx, "INSERT INTO slots (batch_seq, idx, url) VALUES ($seq, $idx, $url);", ("$seq", seq));
+            var idx = slot.Parameters.Add("$idx", SqliteType.Integer);
+            var url = slot.Parameters.Add("$url", SqliteType.Text);
+            slot.Prepare();
+            for (var i = 0; i < batch.Urls.Count; i++)
+            {
+                idx.Value = i;
+                url.Value = batch.Urls[i];
+                await slot.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (idempotencyKey is not null)
+            {
+                await ExecuteAsync(c, tx,
+                    "INSERT OR REPLACE INTO idempotency (owner, key, request_hash, batch_id, expires_at) VALUES ($owner, $key, $hash, $id, $expires);",
+                    cancellationToken, ("$owner", owner), ("$key", idempotencyKey.Key), ("$hash", idempotencyKey.RequestHash),
+                    ("$id", batch.Id.ToString()), ("$expires", Ms(batch.CreatedAt + idempotencyKey.Lifetime)));
+            }
+
+            await tx.CommitAsync(cancellationToken);
+            return new CreateResult(CreateOutcome.Created, batch.Id);
+        }, cancellationToken);
+
+    public async Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
-        return (await ReadSummaryAsync(c, null, id, cancellationToken))?.Summary;
+        return (await ReadSummaryAsync(c, null, id, owner, cancellationToken))?.Summary;
     }
 
-    static async Task<(long Seq, BatchSummary Summary)?> ReadSummaryAsync(SqliteConnection c, SqliteTransaction? tx, Guid id, CancellationToken ct)
+    static async Task<(long Seq, BatchSummary Summary)?> ReadSummaryAsync(SqliteConnection c, SqliteTransaction? tx, Guid id, string? owner,
+        CancellationToken ct)
     {
-        await using var command = Command(c, tx, $"SELECT {SummaryColumns} FROM batches b WHERE b.id = $id;", ("$id", id.ToString()));
+        await using var command = Command(c, tx, $"SELECT {SummaryColumns} FROM batches b WHERE b.id = $id AND b.owner IS $owner;",
+            ("$id", id.ToString()), ("$owner", owner));
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? (reader.GetInt64(0), ReadSummary(reader)) : null;
     }
@@ -156,18 +200,18 @@ public sealed class SqliteBatchStore : IBatchStore
         Id = Guid.Parse(r.GetString(1)),
         Status = (BatchStatus)r.GetInt32(2),
         CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
-        StartedAt = r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
-        CompletedAt = r.IsDBNull(5) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)),
+        StartedAt = Time(r, 4),
+        CompletedAt = Time(r, 5),
         Options = JsonSerializer.Deserialize<BatchOptions>(r.GetString(6), Json)!,
         Counts = new BatchCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11)),
     };
 
-    public async Task<BatchPage?> GetPageAsync(Guid id, SlotState? state, int offset, int limit, CancellationToken cancellationToken)
+    public async Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         // One read transaction: the counts and the slots come from the same snapshot.
         await using var tx = c.BeginTransaction(deferred: true);
-        if (await ReadSummaryAsync(c, tx, id, cancellationToken) is not var (seq, summary))
+        if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
         {
             return null;
         }
@@ -198,39 +242,57 @@ public sealed class SqliteBatchStore : IBatchStore
         return new BatchPage(summary, slots, matching);
     }
 
-    static SlotResult ReadSlot(SqliteDataReader r)
+    public async Task<BatchEvents?> GetEventsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken)
     {
-        var state = (SlotState)r.GetInt32(2);
-        return new SlotResult
+        await using var c = await OpenAsync(cancellationToken);
+        await using var tx = c.BeginTransaction(deferred: true);
+        if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
         {
-            Index = r.GetInt32(0),
-            Url = r.GetString(1),
-            State = state,
-            Attempts = r.GetInt32(3),
-            DurationMs = r.IsDBNull(4) ? null : r.GetInt64(4),
-            Response = r.IsDBNull(5) ? null : new FetchResponse
-            {
-                StatusCode = r.GetInt32(5),
-                ReasonPhrase = r.IsDBNull(6) ? null : r.GetString(6),
-                FinalUrl = r.GetString(7),
-                Redirects = r.GetInt32(8),
-                ContentType = r.IsDBNull(9) ? null : r.GetString(9),
-                ContentLength = r.GetInt64(10),
-                Sha256 = r.GetString(11),
-                Body = r.IsDBNull(12) ? null : r.GetString(12),
-            },
-            Error = r.IsDBNull(13) ? null : new FetchError((FetchErrorCode)r.GetInt32(13), r.GetString(14)),
-        };
+            return null;
+        }
+
+        await using var command = Command(c, tx,
+            $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq AND done_seq > $after ORDER BY done_seq LIMIT $limit;",
+            ("$seq", seq), ("$after", afterSequence), ("$limit", limit));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var slots = new List<FinalSlot>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            slots.Add(new FinalSlot(reader.GetInt64(15), ReadSlot(reader)));
+        }
+
+        return new BatchEvents(summary, slots);
     }
 
+    static SlotResult ReadSlot(SqliteDataReader r) => new()
+    {
+        Index = r.GetInt32(0),
+        Url = r.GetString(1),
+        State = (SlotState)r.GetInt32(2),
+        Attempts = r.GetInt32(3),
+        DurationMs = r.IsDBNull(4) ? null : r.GetInt64(4),
+        Response = r.IsDBNull(5) ? null : new FetchResponse
+        {
+            StatusCode = r.GetInt32(5),
+            ReasonPhrase = r.IsDBNull(6) ? null : r.GetString(6),
+            FinalUrl = r.GetString(7),
+            Redirects = r.GetInt32(8),
+            ContentType = r.IsDBNull(9) ? null : r.GetString(9),
+            ContentLength = r.GetInt64(10),
+            Sha256 = r.GetString(11),
+            Body = r.IsDBNull(12) ? null : r.GetString(12),
+        },
+        Error = r.IsDBNull(13) ? null : new FetchError((FetchErrorCode)r.GetInt32(13), r.GetString(14)),
+    };
+
     public async Task<(IReadOnlyList<BatchSummary> Batches, long? NextCursor)> ListAsync(
-        BatchStatus? status, int limit, long? before, CancellationToken cancellationToken)
+        string? owner, BatchStatus? status, int limit, long? before, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var command = Command(c, null,
-            $"SELECT {SummaryColumns} FROM batches b WHERE b.seq < $before {(status is null ? "" : "AND b.status = $status")} " +
-            "ORDER BY b.seq DESC LIMIT $limit;",
-            ("$before", before ?? long.MaxValue), ("$status", (int?)status), ("$limit", limit + 1));
+            $"SELECT {SummaryColumns} FROM batches b WHERE b.owner IS $owner AND b.seq < $before " +
+            $"{(status is null ? "" : "AND b.status = $status")} ORDER BY b.seq DESC LIMIT $limit;",
+            ("$owner", owner), ("$before", before ?? long.MaxValue), ("$status", (int?)status), ("$limit", limit + 1));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var list = new List<BatchSummary>();
         long lastSeq = 0;
@@ -248,50 +310,58 @@ public sealed class SqliteBatchStore : IBatchStore
         return (list, null);
     }
 
-    public Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, DateTimeOffset now, CancellationToken cancellationToken) =>
-        WriteGuardedAsync(c => CancelAsync(c, id, now, cancellationToken), cancellationToken);
-
-    static async Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(SqliteConnection c, Guid id, DateTimeOffset now,
-        CancellationToken cancellationToken)
-    {
-        await using var tx = c.BeginTransaction(deferred: false);
-        if (await ReadSummaryAsync(c, tx, id, cancellationToken) is not var (seq, summary))
+    public Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, string? owner, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        WriteGuardedAsync<(CancelOutcome, BatchSummary?)>(async c =>
         {
-            return (CancelOutcome.NotFound, null);
-        }
+            await using var tx = c.BeginTransaction(deferred: false);
+            if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
+            {
+                return (CancelOutcome.NotFound, null);
+            }
 
-        switch (summary.Status)
+            switch (summary.Status)
+            {
+                case BatchStatus.Completed:
+                    return (CancelOutcome.AlreadyCompleted, summary);
+                case BatchStatus.Cancelled:
+                    return (CancelOutcome.AlreadyCancelled, summary);
+            }
+
+            // Cancelled slots become final now, in index order, after every slot that became final before.
+            var doneSeq = await ScalarAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq';", cancellationToken);
+            var cancelled = await ExecuteAsync(c, tx,
+                "UPDATE slots SET state = 3, done_seq = $base + idx + 1 WHERE batch_seq = $seq AND state = 0;",
+                cancellationToken, ("$seq", seq), ("$base", doneSeq));
+            await ExecuteAsync(c, tx, "UPDATE counters SET value = value + $n WHERE name = 'done_seq';", cancellationToken,
+                ("$n", summary.Counts.Total + 1));
+            await ExecuteAsync(c, tx,
+                "UPDATE batches SET status = 3, completed_at = $now, pending = pending - $n, cancelled = cancelled + $n WHERE seq = $seq;",
+                cancellationToken, ("$seq", seq), ("$now", Ms(now)), ("$n", cancelled));
+            var after = (await ReadSummaryAsync(c, tx, id, owner, cancellationToken))!.Value.Summary;
+            await tx.CommitAsync(cancellationToken);
+            return (CancelOutcome.Cancelled, after);
+        }, cancellationToken);
+
+    public Task<bool> DeleteAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
+        WriteGuardedAsync(async c =>
         {
-            case BatchStatus.Completed:
-                return (CancelOutcome.AlreadyCompleted, summary);
-            case BatchStatus.Cancelled:
-                return (CancelOutcome.AlreadyCancelled, summary);
-        }
+            await using var tx = c.BeginTransaction(deferred: false);
+            var seq = await ScalarAsync(c, tx, "SELECT COALESCE((SELECT seq FROM batches WHERE id = $id AND owner IS $owner), 0);",
+                cancellationToken, ("$id", id.ToString()), ("$owner", owner));
+            if (seq == 0)
+            {
+                return false;
+            }
 
-        var cancelled = await ExecuteAsync(c, tx, "UPDATE slots SET state = 3 WHERE batch_seq = $seq AND state = 0;", cancellationToken, ("$seq", seq));
-        await ExecuteAsync(c, tx,
-            "UPDATE batches SET status = 3, completed_at = $now, pending = pending - $n, cancelled = cancelled + $n WHERE seq = $seq;",
-            cancellationToken, ("$seq", seq), ("$now", now.ToUnixTimeMilliseconds()), ("$n", cancelled));
-        var after = (await ReadSummaryAsync(c, tx, id, cancellationToken))!.Value.Summary;
-        await tx.CommitAsync(cancellationToken);
-        return (CancelOutcome.Cancelled, after);
-    }
+            await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = $seq; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
+                ("$seq", seq));
+            await tx.CommitAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
 
-    public Task<bool> DeleteAsync(Guid id, CancellationToken cancellationToken) =>
-        WriteGuardedAsync(c => DeleteAsync(c, id, cancellationToken), cancellationToken);
-
-    static async Task<bool> DeleteAsync(SqliteConnection c, Guid id, CancellationToken cancellationToken)
-    {
-        await using var tx = c.BeginTransaction(deferred: false);
-        await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = (SELECT seq FROM batches WHERE id = $id);", cancellationToken,
-            ("$id", id.ToString()));
-        var deleted = await ExecuteAsync(c, tx, "DELETE FROM batches WHERE id = $id;", cancellationToken, ("$id", id.ToString()));
-        await tx.CommitAsync(cancellationToken);
-        return deleted > 0;
-    }
-
-    public async Task WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started,
-        DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<IReadOnlyCollection<Guid>> WriteAsync(IReadOnlyList<SlotUpdate> results,
+        IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
@@ -299,20 +369,21 @@ public sealed class SqliteBatchStore : IBatchStore
         foreach (var (batchId, at) in started)
         {
             await ExecuteAsync(c, tx, "UPDATE batches SET status = 1, started_at = $at WHERE id = $id AND status = 0;",
-                cancellationToken, ("$id", batchId.ToString()), ("$at", at.ToUnixTimeMilliseconds()));
+                cancellationToken, ("$id", batchId.ToString()), ("$at", Ms(at)));
         }
 
         // Per batch: how many slots moved from pending to each final state.
         var deltas = new Dictionary<Guid, int[]>();
         if (results.Count > 0)
         {
+            var doneSeq = await ScalarAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq';", cancellationToken);
             await using var update = Command(c, tx,
                 "UPDATE slots SET state = $state, attempts = $attempts, duration_ms = $duration, status_code = $status, reason = $reason, " +
                 "final_url = $final, redirects = $redirects, content_type = $ctype, content_length = $clen, sha256 = $sha, body = $body, " +
-                "error_code = $ecode, error_message = $emsg " +
+                "error_code = $ecode, error_message = $emsg, done_seq = $done " +
                 "WHERE batch_seq = (SELECT seq FROM batches WHERE id = $id) AND idx = $idx AND state = 0;");
             foreach (var name in new[] { "$state", "$attempts", "$duration", "$status", "$reason", "$final", "$redirects", "$ctype", "$clen",
-                         "$sha", "$body", "$ecode", "$emsg", "$id", "$idx" })
+                         "$sha", "$body", "$ecode", "$emsg", "$done", "$id", "$idx" })
             {
                 update.Parameters.Add(new SqliteParameter { ParameterName = name });
             }
@@ -335,10 +406,12 @@ public sealed class SqliteBatchStore : IBatchStore
                 p["$body"].Value = (object?)response?.Body ?? DBNull.Value;
                 p["$ecode"].Value = slot.Error is null ? DBNull.Value : (int)slot.Error.Code;
                 p["$emsg"].Value = (object?)slot.Error?.Message ?? DBNull.Value;
+                p["$done"].Value = doneSeq + 1;
                 p["$id"].Value = batchId.ToString();
                 p["$idx"].Value = slot.Index;
                 if (await update.ExecuteNonQueryAsync(cancellationToken) == 1)
                 {
+                    doneSeq++;
                     if (!deltas.TryGetValue(batchId, out var delta))
                     {
                         deltas[batchId] = delta = new int[4];
@@ -347,26 +420,30 @@ public sealed class SqliteBatchStore : IBatchStore
                     delta[(int)slot.State]++;
                 }
             }
+
+            await ExecuteAsync(c, tx, "UPDATE counters SET value = $v WHERE name = 'done_seq';", cancellationToken, ("$v", doneSeq));
         }
 
         foreach (var (batchId, d) in deltas)
         {
-            var moved = d[1] + d[2] + d[3];
             await ExecuteAsync(c, tx,
                 "UPDATE batches SET pending = pending - $moved, fetched = fetched + $f, failed = failed + $x, cancelled = cancelled + $c " +
                 "WHERE id = $id;",
-                cancellationToken, ("$id", batchId.ToString()), ("$moved", moved), ("$f", d[1]), ("$x", d[2]), ("$c", d[3]));
+                cancellationToken, ("$id", batchId.ToString()), ("$moved", d[1] + d[2] + d[3]), ("$f", d[1]), ("$x", d[2]), ("$c", d[3]));
         }
 
-        foreach (var batchId in deltas.Keys.Union(started.Select(s => s.BatchId)))
+        var touched = deltas.Keys.Union(started.Select(s => s.BatchId)).ToList();
+        foreach (var batchId in touched)
         {
             await ExecuteAsync(c, tx,
-                "UPDATE batches SET status = 2, completed_at = $now, started_at = COALESCE(started_at, $now) " +
+                "UPDATE batches SET status = 2, completed_at = $now, started_at = COALESCE(started_at, $now), " +
+                "callback_next_at = CASE WHEN callback_state = 1 THEN $now ELSE callback_next_at END " +
                 "WHERE id = $id AND status IN (0, 1) AND pending = 0;",
-                cancellationToken, ("$id", batchId.ToString()), ("$now", now.ToUnixTimeMilliseconds()));
+                cancellationToken, ("$id", batchId.ToString()), ("$now", Ms(now)));
         }
 
         await tx.CommitAsync(cancellationToken);
+        return touched;
     }
 
     public async Task<IReadOnlyList<UnfinishedBatch>> GetUnfinishedAsync(CancellationToken cancellationToken)
@@ -404,12 +481,43 @@ public sealed class SqliteBatchStore : IBatchStore
         return list;
     }
 
+    public async Task<IReadOnlyList<DueCallback>> GetDueCallbacksAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        await using var command = Command(c, null,
+            "SELECT id, callback_url, callback_secret, callback_attempts, completed_at, owner FROM batches " +
+            "WHERE callback_state = 1 AND status IN (2, 3) AND COALESCE(callback_next_at, completed_at) <= $now " +
+            "ORDER BY callback_next_at LIMIT $limit;",
+            ("$now", Ms(now)), ("$limit", limit));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var list = new List<DueCallback>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(new DueCallback(Guid.Parse(reader.GetString(0)), reader.IsDBNull(5) ? null : reader.GetString(5),
+                new Callback(reader.GetString(1), reader.GetString(2)),
+                reader.GetInt32(3), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4))));
+        }
+
+        return list;
+    }
+
+    public async Task RecordCallbackAsync(Guid id, CallbackState state, int attempts, DateTimeOffset? nextAttemptAt,
+        CancellationToken cancellationToken)
+    {
+        await using var c = await OpenAsync(cancellationToken);
+        await ExecuteAsync(c, null,
+            "UPDATE batches SET callback_state = $state, callback_attempts = $attempts, callback_next_at = $next WHERE id = $id;",
+            cancellationToken, ("$id", id.ToString()), ("$state", (int)state), ("$attempts", attempts),
+            ("$next", nextAttemptAt is { } next ? Ms(next) : null));
+    }
+
     public async Task<int> DeleteEndedBeforeAsync(DateTimeOffset endedBefore, int limit, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
-        await using var select = Command(c, tx, "SELECT seq FROM batches WHERE status IN (2, 3) AND completed_at < $t LIMIT $limit;",
-            ("$t", endedBefore.ToUnixTimeMilliseconds()), ("$limit", limit));
+        await using var select = Command(c, tx,
+            "SELECT seq FROM batches WHERE status IN (2, 3) AND completed_at < $t AND callback_state <> 1 LIMIT $limit;",
+            ("$t", Ms(endedBefore)), ("$limit", limit));
         var seqs = new List<long>();
         await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
         {
@@ -425,6 +533,8 @@ public sealed class SqliteBatchStore : IBatchStore
                 ("$seq", seq));
         }
 
+        await ExecuteAsync(c, tx, "DELETE FROM idempotency WHERE expires_at < $now;", cancellationToken,
+            ("$now", Ms(DateTimeOffset.UtcNow)));
         await tx.CommitAsync(cancellationToken);
         return seqs.Count;
     }
@@ -434,7 +544,7 @@ public sealed class SqliteBatchStore : IBatchStore
         await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
         await ExecuteAsync(c, tx, "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, $now);", cancellationToken,
-            ("$now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            ("$now", Ms(DateTimeOffset.UtcNow)));
         await tx.CommitAsync(cancellationToken);
     }
 }

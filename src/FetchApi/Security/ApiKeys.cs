@@ -1,0 +1,149 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Security;
+
+/// <summary>One client's key. The name identifies the client (batch owner, rate-limit partition) and is safe to log.</summary>
+public sealed class ApiKey
+{
+    [Required] public string Name { get; set; } = "";
+    [Required] public string Key { get; set; } = "";
+}
+
+/// <summary>API keys (section <c>Security</c>, list <c>ApiKeys</c>). None configured: the service is open.</summary>
+public sealed class ApiKeyOptions : IValidatableObject
+{
+    public List<ApiKey> ApiKeys { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        for (var i = 0; i < ApiKeys.Count; i++)
+        {
+            var key = ApiKeys[i];
+            if (string.IsNullOrWhiteSpace(key.Name))
+            {
+                yield return new ValidationResult($"Security:ApiKeys:{i}:Name is empty.");
+            }
+
+            if (key.Key.Length < 16)
+            {
+                yield return new ValidationResult($"Security:ApiKeys:{i}:Key ('{key.Name}') is shorter than 16 characters.");
+            }
+        }
+
+        foreach (var duplicate in ApiKeys.GroupBy(k => k.Name).Where(g => g.Count() > 1))
+        {
+            yield return new ValidationResult($"Security:ApiKeys: the name '{duplicate.Key}' is used more than once.");
+        }
+    }
+}
+
+/// <summary><c>Authorization: Bearer &lt;key&gt;</c> against the configured keys, compared in constant time.</summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptions<ApiKeyOptions> keys,
+    IProblemDetailsService problems) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Bearer";
+
+    readonly (string Name, byte[] Hash)[] _keys = [.. keys.Value.ApiKeys.Select(k => (k.Name, SHA256.HashData(Encoding.UTF8.GetBytes(k.Key))))];
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var header = Request.Headers.Authorization.ToString();
+        if (header.Length == 0)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return Task.FromResult(AuthenticateResult.Fail("The Authorization header is not 'Bearer <key>'."));
+        }
+
+        // Hashes have one length whatever the key's, and every key is compared: timing tells nothing about any key.
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
+        string? name = null;
+        foreach (var key in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(presented, key.Hash))
+            {
+                name = key.Name;
+            }
+        }
+
+        if (name is null)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Unknown API key."));
+        }
+
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        Response.Headers.WWWAuthenticate = "Bearer";
+        await problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = Context,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status401Unauthorized,
+                Title = "A valid API key is required",
+                Detail = "Send 'Authorization: Bearer <key>' with a key from Security:ApiKeys.",
+                Extensions = { ["code"] = "unauthorized" },
+            },
+        });
+    }
+}
+
+public static partial class ApiKeyExtensions
+{
+    public const string Policy = "api-key";
+
+    /// <summary>The owner of what this request creates or reads: the API key's name, or null when the service is open.</summary>
+    public static string? Owner(this ClaimsPrincipal user) => user.Identity is { IsAuthenticated: true, Name: { } name } ? name : null;
+
+    public static WebApplicationBuilder AddFetchApiKeys(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ApiKeyOptions>()
+            .BindConfiguration(SecurityOptions.Section)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy.RequireAssertion(context =>
+        {
+            var keys = (context.Resource as HttpContext)?.RequestServices.GetRequiredService<IOptions<ApiKeyOptions>>().Value.ApiKeys;
+            return keys is null or { Count: 0 } || context.User.Identity?.IsAuthenticated == true;
+        }));
+        return builder;
+    }
+
+    /// <summary>Authentication before rate limiting, so that limits are partitioned per key.</summary>
+    public static WebApplication UseFetchApiKeys(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.UseAuthorization();
+        if (app.Services.GetRequiredService<IOptions<ApiKeyOptions>>().Value.ApiKeys.Count == 0)
+        {
+            LogOpen(app.Logger);
+        }
+
+        return app;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "No API keys are configured (Security:ApiKeys): the API is open to anyone who can reach it, and all batches share one owner.")]
+    static partial void LogOpen(ILogger logger);
+}

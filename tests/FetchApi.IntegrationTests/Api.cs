@@ -10,9 +10,9 @@ public static class Api
 {
     public static readonly TimeSpan DefaultDeadline = TimeSpan.FromSeconds(60);
 
-    public static async Task<Guid> SubmitAsync(this HttpClient client, IEnumerable<string> urls, object? options = null)
+    public static async Task<Guid> SubmitAsync(this HttpClient client, IEnumerable<string> urls, object? options = null, object? callback = null)
     {
-        using var response = await client.PostAsJsonAsync("/batches", new { urls, options }, TestContext.Current.CancellationToken);
+        using var response = await client.PostAsJsonAsync("/batches", new { urls, options, callback }, TestContext.Current.CancellationToken);
         var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"expected 202, got {(int)response.StatusCode}: {body}");
         return JsonNode.Parse(body)!["id"]!.GetValue<Guid>();

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
+using FetchApi.Security;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Api;
@@ -71,9 +72,11 @@ public static class RateLimitingExtensions
         return builder;
     }
 
-    // Per client: the remote address for now (API keys will partition by key).
+    // Per client: the API key when there is one (authentication runs first), else the remote address.
     static RateLimitPartition<string> Bucket(HttpContext context, int perSecond, int burst) =>
-        RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+        RateLimitPartition.GetTokenBucketLimiter(
+            context.User.Owner() is { } key ? "key:" + key : "ip:" + context.Connection.RemoteIpAddress,
+            _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = burst,
             TokensPerPeriod = perSecond,

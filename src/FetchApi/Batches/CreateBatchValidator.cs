@@ -35,13 +35,15 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
             {
                 if (UrlRules.Problem(url, limits.MaxUrlLength) is { } problem)
                 {
-                    context.AddFailure(problem);
+                    context.AddFailure("callback.url", problem);
                 }
             })
             .When(r => r.Callback is not null);
         RuleFor(r => r.Callback!.Secret)
+            .Cascade(CascadeMode.Stop)
             .NotEmpty().WithMessage("'callback.secret' is required: the callback is signed with it.")
             .Length(16, 256).WithMessage("'callback.secret' must be 16 to 256 characters long.")
+            .OverridePropertyName("callback.secret")
             .When(r => r.Callback is not null);
     }
 }

@@ -22,6 +22,7 @@ public sealed class UpstreamServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, int> _failures = new();
     readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _hits = new();
     readonly ConcurrentDictionary<string, int> _perUrl = new();
+    readonly ConcurrentQueue<ReceivedCallback> _callbacks = new();
     readonly Lock _gate = new();
     readonly Dictionary<string, (int Now, int Max)> _inFlight = [];
     int _requests;
@@ -44,6 +45,12 @@ public sealed class UpstreamServer : IAsyncDisposable
             return _inFlight.TryGetValue(group, out var v) ? v.Max : 0;
         }
     }
+
+    /// <summary>A POST received on <c>/hook/{key}</c>.</summary>
+    public sealed record ReceivedCallback(string Key, byte[] Body, IReadOnlyDictionary<string, string> Headers, bool Accepted);
+
+    /// <summary>Every POST to <c>/hook/{key}</c>, accepted or not, in arrival order.</summary>
+    public IReadOnlyList<ReceivedCallback> Callbacks => [.. _callbacks];
 
     /// <summary>How many times each path and query was requested.</summary>
     public IReadOnlyDictionary<string, int> RequestsPerUrl => _perUrl;
@@ -191,6 +198,17 @@ public sealed class UpstreamServer : IAsyncDisposable
             await context.Response.Body.WriteAsync(new byte[10_000]);
             await context.Response.Body.FlushAsync();
             context.Abort();
+        });
+
+        // A webhook receiver: answers 500 to the first `fail` deliveries for a key, then 204.
+        app.MapPost("/hook/{key}", async (string key, int? fail, HttpRequest request) =>
+        {
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body);
+            var failed = _failures.AddOrUpdate("hook:" + key, 1, (_, n) => n + 1) <= (fail ?? 0);
+            _callbacks.Enqueue(new ReceivedCallback(key, body.ToArray(),
+                request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), !failed));
+            return failed ? Results.StatusCode(500) : Results.NoContent();
         });
 
         // Never answers.

@@ -6,6 +6,7 @@ using FetchApi.Storage;
 
 var builder = WebApplication.CreateBuilder(args);
 
+builder.AddFetchServerLimits();    // Kestrel body size, header timeout, minimum data rate
 builder.AddFetchProblemDetails();  // RFC 9457 for every error, 4xx for every bad request
 builder.AddFetchStorage();         // SQLite file by default; schema created or upgraded on start
 builder.AddFetchSecurity();        // outbound address policy

@@ -27,6 +27,14 @@ public static class OpenApi
 
             o.SupportNonNullableReferenceTypes();
             o.OperationFilter<RequestExampleFilter>();
+            // The Authorize button: paste an API key, and every "Try it out" sends it as a bearer token.
+            o.AddSecurityDefinition(BearerScheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An API key from Security:ApiKeys, sent as 'Authorization: Bearer <key>'. Not needed when no keys are configured.",
+            });
+            o.OperationFilter<BearerRequirementFilter>();
         });
         return builder;
     }
@@ -38,9 +46,22 @@ public static class OpenApi
         {
             o.SwaggerEndpoint("/swagger/v1/swagger.json", "FetchApi v1");
             o.DocumentTitle = "FetchApi";
-            o.EnableTryItOutByDefault();
         });
         return app;
+    }
+
+    const string BearerScheme = "Bearer";
+
+    /// <summary>Operations on batches need a key (when keys are configured); health and the document itself do not.</summary>
+    sealed class BearerRequirementFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            if (context.ApiDescription.RelativePath?.StartsWith("batches", StringComparison.Ordinal) == true)
+            {
+                operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
+            }
+        }
     }
 
     /// <summary>An example body that works as shown in "Try it out".</summary>

@@ -22,9 +22,6 @@ public static class BatchesExtensions
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(enums));
         builder.Services.Configure<Microsoft.AspNetCore.Mvc.JsonOptions>(o => o.JsonSerializerOptions.Converters.Add(enums));
 
-        var maxBody = builder.Configuration.GetValue<long?>($"{BatchLimits.Section}:{nameof(BatchLimits.MaxRequestBodyBytes)}")
-                      ?? new BatchLimits().MaxRequestBodyBytes;
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         return builder;
     }
 }

@@ -20,6 +20,9 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
         {
             ["Storage:ConnectionString"] = $"Data Source={DatabasePath}",
             ["Security:AllowedNetworks:0"] = "127.0.0.0/8",
+            // Whatever a test submits, nothing but loopback is ever connected to.
+            ["Security:DeniedNetworks:0"] = "0.0.0.0/0",
+            ["Security:DeniedNetworks:1"] = "::/0",
             // Short backoff keeps retry tests quick; the retry logic is the same.
             ["Engine:RetryBaseDelay"] = "00:00:00.050",
             ["RateLimiting:CreatePerSecond"] = "1000",

@@ -89,10 +89,12 @@ public sealed class AddressPolicy
     static readonly IPNetwork SixToFour = IPNetwork.Parse("2002::/16");
 
     readonly IPNetwork[] _allowed;
+    readonly IPNetwork[] _denied;
 
     public AddressPolicy(IOptions<SecurityOptions> options)
     {
         _allowed = [.. options.Value.AllowedNetworks.Select(IPNetwork.Parse)];
+        _denied = [.. options.Value.DeniedNetworks.Select(IPNetwork.Parse)];
     }
 
     /// <summary>Whether a connection to <paramref name="address"/> is allowed.</summary>
@@ -113,6 +115,14 @@ public sealed class AddressPolicy
             if (network.Contains(judged))
             {
                 return embedded is null ? $"in {network} ({name})" : $"the {form} form of {embedded}, in {network} ({name})";
+            }
+        }
+
+        foreach (var network in _denied)
+        {
+            if (network.Contains(address) || network.Contains(judged))
+            {
+                return $"in {network} (Security:DeniedNetworks)";
             }
         }
 

@@ -11,15 +11,19 @@ public sealed class SecurityOptions : IValidatableObject
     /// <summary>CIDR ranges that may be fetched even though the policy refuses them by default (e.g. <c>127.0.0.0/8</c>).</summary>
     public List<string> AllowedNetworks { get; set; } = [];
 
+    /// <summary>CIDR ranges refused on top of the built-in table (e.g. your own public ranges); <c>AllowedNetworks</c> wins over them.</summary>
+    public List<string> DeniedNetworks { get; set; } = [];
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        for (var i = 0; i < AllowedNetworks.Count; i++)
+        foreach (var (name, list) in new[] { (nameof(AllowedNetworks), AllowedNetworks), (nameof(DeniedNetworks), DeniedNetworks) })
         {
-            if (!IPNetwork.TryParse(AllowedNetworks[i], out _))
+            for (var i = 0; i < list.Count; i++)
             {
-                yield return new ValidationResult(
-                    $"Security:AllowedNetworks:{i} ('{AllowedNetworks[i]}') is not a CIDR range such as 127.0.0.0/8.",
-                    [nameof(AllowedNetworks)]);
+                if (!IPNetwork.TryParse(list[i], out _))
+                {
+                    yield return new ValidationResult($"Security:{name}:{i} ('{list[i]}') is not a CIDR range such as 127.0.0.0/8.", [name]);
+                }
             }
         }
     }

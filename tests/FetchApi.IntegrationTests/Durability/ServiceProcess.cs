@@ -68,6 +68,9 @@ public sealed class ServiceProcess : IAsyncDisposable
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["Storage__ConnectionString"] = $"Data Source={databasePath}",
             ["Security__AllowedNetworks__0"] = "127.0.0.0/8",
+            // Whatever a test submits, nothing but loopback is ever connected to.
+            ["Security__DeniedNetworks__0"] = "0.0.0.0/0",
+            ["Security__DeniedNetworks__1"] = "::/0",
             ["Engine__GlobalConcurrency"] = "256",
             ["Engine__PerHostConcurrency"] = "256",
             ["RateLimiting__CreatePerSecond"] = "1000",

@@ -34,13 +34,15 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The repository root, from tests/FetchApi.IntegrationTests/bin/&lt;Configuration&gt;/net10.0/.</summary>
+    public static string RepositoryRoot =>
+        new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+
     static string ServiceDll()
     {
-        // tests/FetchApi.IntegrationTests/bin/<Configuration>/net10.0/ → src/FetchApi/bin/<Configuration>/net10.0/FetchApi.dll
+        // The service's own build output (with its runtimeconfig and appsettings.json), same configuration as the tests.
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var configuration = testBin.Parent!.Name;
-        var root = testBin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-        var dll = Path.Combine(root, "src", "FetchApi", "bin", configuration, testBin.Name, "FetchApi.dll");
+        var dll = Path.Combine(RepositoryRoot, "src", "FetchApi", "bin", testBin.Parent!.Name, testBin.Name, "FetchApi.dll");
         Assert.True(File.Exists(dll), $"the service build output is missing: {dll}");
         return dll;
     }

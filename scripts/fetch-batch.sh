@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Fetch a list of URLs through FetchApi and print one JSON line per URL, in input order.
+#
+#   scripts/fetch-batch.sh [options] [FILE]      URLs one per line from FILE, or from stdin; blank lines and #comments skipped
+#
+#   --concurrency N     fetches of this batch in flight at once (server default 20)
+#   --max-attempts N    attempts per URL (server default 3)
+#   --timeout S         seconds per attempt (server default 10)
+#   --include-body      return textual bodies in response.body
+#   --fail-on-error     exit 1 when any slot failed or was cancelled
+#   -q, --quiet         no progress bar
+#
+# Environment: FETCHAPI_URL (default http://localhost:5000), FETCHAPI_KEY (sent as a bearer token when set).
+# Needs bash, curl and jq. Honours Retry-After on 429 and 503. Exit codes: 0 ok, 1 failed slots (--fail-on-error), 2 error.
+set -euo pipefail
+
+base=${FETCHAPI_URL:-http://localhost:5000}
+base=${base%/}
+options='{}'
+fail_on_error=false
+quiet=false
+input=-
+
+die() { echo "fetch-batch: $*" >&2; exit 2; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --concurrency) options=$(jq -c --argjson v "$2" '.concurrency = $v' <<<"$options") || die "--concurrency needs a number"; shift 2 ;;
+        --max-attempts) options=$(jq -c --argjson v "$2" '.maxAttempts = $v' <<<"$options") || die "--max-attempts needs a number"; shift 2 ;;
+        --timeout) options=$(jq -c --argjson v "$2" '.timeoutSeconds = $v' <<<"$options") || die "--timeout needs a number"; shift 2 ;;
+        --include-body) options=$(jq -c '.includeBody = true' <<<"$options"); shift ;;
+        --fail-on-error) fail_on_error=true; shift ;;
+        -q|--quiet) quiet=true; shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) die "unknown option $1 (see --help)" ;;
+        *) input=$1; shift ;;
+    esac
+done
+
+command -v curl >/dev/null || die "curl is required"
+command -v jq >/dev/null || die "jq is required"
+
+auth=()
+[[ -n ${FETCHAPI_KEY:-} ]] && auth=(-H "Authorization: Bearer $FETCHAPI_KEY")
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# request METHOD PATH [BODY]: prints the body; retries after Retry-After on 429/503; fails on other errors.
+request() {
+    local method=$1 path=$2 body=${3:-} status wait tries=0
+    while true; do
+        local args=(-sS -X "$method" -D "$tmp/headers" -o "$tmp/body" -w '%{http_code}' "${auth[@]}")
+        [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+        status=$(curl "${args[@]}" "$base$path") || die "cannot reach $base ($method $path)"
+        case $status in
+            2??) cat "$tmp/body"; return 0 ;;
+            429|503)
+                tries=$((tries + 1))
+                [[ $tries -gt 20 ]] && die "$method $path: still $status after $tries tries"
+                wait=$(tr -d '\r' <"$tmp/headers" | awk -F': ' 'tolower($1) == "retry-after" { print $2 }' | tail -1)
+                [[ $wait =~ ^[0-9]+$ ]] || wait=1
+                echo "fetch-batch: $status, retrying in ${wait}s" >&2
+                sleep "$wait" ;;
+            *)
+                echo "fetch-batch: $method $path answered $status:" >&2
+                jq . "$tmp/body" >&2 2>/dev/null || cat "$tmp/body" >&2
+                exit 2 ;;
+        esac
+    done
+}
+
+# The request body: URLs as given (trimmed), blank lines and comments skipped.
+cat -- "$input" \
+    | jq -R -s --argjson options "$options" \
+        '{urls: (split("\n") | map(gsub("^\\s+|\\s+$"; "")) | map(select(length > 0 and (startswith("#") | not)))), options: $options}' \
+    >"$tmp/request.json"
+total=$(jq '.urls | length' "$tmp/request.json")
+[[ $total -gt 0 ]] || die "no URLs given"
+
+id=$(request POST /batches "$tmp/request.json" | jq -r .id)
+
+# Poll the summary (no slots: cheap) until the batch ends, drawing a one-line progress bar on stderr.
+while true; do
+    summary=$(request GET "/batches/$id?results=false")
+    read -r status done fetched failed cancelled < <(jq -r '[.status, .counts.total - .counts.pending, .counts.fetched, .counts.failed, .counts.cancelled] | @tsv' <<<"$summary")
+    if ! $quiet; then
+        width=30 filled=$((done * 30 / total))
+        printf '\r[%s%s] %d/%d  fetched %d  failed %d  cancelled %d ' \
+            "$(printf '%*s' "$filled" '' | tr ' ' '#')" "$(printf '%*s' $((width - filled)) '' | tr ' ' '.')" \
+            "$done" "$total" "$fetched" "$failed" "$cancelled" >&2
+    fi
+    [[ $status == completed || $status == cancelled ]] && break
+    sleep 1
+done
+$quiet || echo >&2
+
+# Every slot, page by page, one JSON line each, in input order.
+next="/batches/$id?limit=1000"
+while [[ -n $next && $next != null ]]; do
+    page=$(request GET "$next")
+    jq -c '.results[]' <<<"$page"
+    next=$(jq -r '.next // empty' <<<"$page")
+done
+
+if $fail_on_error && [[ $((failed + cancelled)) -gt 0 ]]; then
+    exit 1
+fi

@@ -142,4 +142,41 @@ public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<Service
         Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains("swagger-ui", text, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task BatchOperationsDeclareTheBearerSchemeAndHealthDoesNot()
+    {
+        var document = await DocumentAsync();
+
+        var scheme = document["components"]!["securitySchemes"]!["Bearer"]!;
+        Assert.Equal(("http", "bearer"), (scheme["type"]!.GetValue<string>(), scheme["scheme"]!.GetValue<string>()));
+        foreach (var (id, operation) in Operations(document))
+        {
+            var requirements = operation["security"]?.AsArray();
+            Assert.True(requirements is { Count: > 0 } && requirements[0]!.AsObject().ContainsKey("Bearer"), $"{id} does not declare the Bearer scheme");
+            Assert.True(operation["responses"]!.AsObject().ContainsKey("401"), $"{id} does not document 401");
+        }
+    }
+
+    [Theory]
+    [InlineData("CreateBatchRequest", "urls")]
+    [InlineData("BatchSummary", "id", "status", "createdAt", "options", "counts")]
+    [InlineData("SlotResult", "index", "url", "state")]
+    [InlineData("FetchResponse", "statusCode", "finalUrl", "sha256")]
+    public async Task SchemasMarkWhatIsAlwaysPresentAsRequired(string schema, params string[] required)
+    {
+        var document = await DocumentAsync();
+
+        var declared = document["components"]!["schemas"]![schema]!["required"]!.AsArray().Select(r => r!.GetValue<string>());
+        Assert.Superset(required.ToHashSet(), declared.ToHashSet());
+    }
+
+    [Fact]
+    public async Task IdsAndTimesCarryTheirFormats()
+    {
+        var summary = (await DocumentAsync())["components"]!["schemas"]!["BatchSummary"]!["properties"]!;
+
+        Assert.Equal("uuid", summary["id"]!["format"]!.GetValue<string>());
+        Assert.Equal("date-time", summary["createdAt"]!["format"]!.GetValue<string>());
+    }
 }

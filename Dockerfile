@@ -15,4 +15,6 @@ RUN mkdir -p /data && chown app:app /data
 VOLUME /data
 USER app
 EXPOSE 8080
+# The runtime image has no curl or wget: the service probes itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["dotnet", "FetchApi.dll", "--healthcheck"]
 ENTRYPOINT ["dotnet", "FetchApi.dll"]

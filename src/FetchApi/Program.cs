@@ -3,6 +3,12 @@ using FetchApi.Batches;
 using FetchApi.Engine;
 using FetchApi.Security;
 using FetchApi.Storage;
+using FetchApi.Telemetry;
+
+if (HealthProbe.IsRequested(args))
+{
+    return await HealthProbe.RunAsync(); // the container's HEALTHCHECK: no curl in the runtime image
+}
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -16,6 +22,7 @@ builder.AddFetchBatches();         // limits, validators, JSON contract
 builder.AddFetchRateLimiting();    // per-client limits, 429 + Retry-After
 builder.AddFetchHealthChecks();    // /health/live, /health/ready
 builder.AddFetchOpenApi();         // Swashbuckle, Swagger UI at /swagger
+builder.AddFetchTelemetry();       // FetchApi meter and traces via OpenTelemetry (OTLP, Prometheus); JSON logs
 
 var app = builder.Build();
 
@@ -25,5 +32,7 @@ app.UseRateLimiter();
 app.UseFetchOpenApi();
 app.MapBatches();
 app.MapFetchHealthChecks();
+app.MapFetchMetrics();
 
-app.Run();
+await app.RunAsync();
+return 0;

@@ -38,6 +38,32 @@ public static class Health
     }
 }
 
+/// <summary>
+/// <c>dotnet FetchApi.dll --healthcheck</c>: asks the running service's /health/ready and exits 0 or 1. The container's
+/// HEALTHCHECK uses it, since the runtime image has no curl or wget.
+/// </summary>
+public static class HealthProbe
+{
+    public static bool IsRequested(string[] args) => args is ["--healthcheck", ..];
+
+    public static async Task<int> RunAsync()
+    {
+        var port = (Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS") ?? "8080").Split(';', ',')[0];
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            using var response = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/health/ready"));
+            await Console.Out.WriteLineAsync($"/health/ready: {(int)response.StatusCode}");
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            await Console.Out.WriteLineAsync($"/health/ready: {ex.Message}");
+            return 1;
+        }
+    }
+}
+
 sealed class StoreHealthCheck(IBatchStore store) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -57,7 +83,8 @@ sealed class StoreHealthCheck(IBatchStore store) : IHealthCheck
 sealed class EngineHealthCheck(FetchEngine engine) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(engine.HasRoomFor(1)
-            ? HealthCheckResult.Healthy($"{engine.InFlight} fetches in flight, {engine.Backlog} URLs waiting")
-            : HealthCheckResult.Degraded($"the backlog is full ({engine.Backlog} URLs waiting)"));
+        Task.FromResult(
+            !engine.IsRunning ? HealthCheckResult.Unhealthy("the engine is not running")
+            : engine.HasRoomFor(1) ? HealthCheckResult.Healthy($"{engine.InFlight} fetches in flight, {engine.Backlog} URLs waiting")
+            : HealthCheckResult.Unhealthy($"the backlog is full ({engine.Backlog} URLs waiting); POST /batches answers 503"));
 }

@@ -9,6 +9,7 @@ using FetchApi.Engine;
 using FetchApi.Model;
 using FetchApi.Security;
 using FetchApi.Storage;
+using FetchApi.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -79,8 +80,8 @@ public static class BatchesApi
 
     /// <summary>What the busier handlers need.</summary>
     public sealed record BatchServices(
-        IBatchStore Store, FetchEngine Engine, BatchNotifier Notifier, CallbackDispatcher Callbacks, IOptions<BatchLimits> Limits,
-        TimeProvider Time, ClaimsPrincipal User)
+        IBatchStore Store, FetchEngine Engine, BatchNotifier Notifier, CallbackDispatcher Callbacks, FetchMetrics Metrics,
+        IOptions<BatchLimits> Limits, TimeProvider Time, ClaimsPrincipal User)
     {
         public string? Owner => User.Owner();
     }
@@ -133,7 +134,9 @@ public static class BatchesApi
                 break;
             default:
                 // Committed: from here the batch is the engine's, even if this client goes away.
-                services.Engine.Start(batch.Id, options, urls.Count, urls.Select((u, index) => new PendingSlot(index, u)));
+                services.Engine.Start(batch.Id, options, urls.Count, urls.Select((u, index) => new PendingSlot(index, u)),
+                    System.Diagnostics.Activity.Current?.Context ?? default);
+                services.Metrics.Batches(BatchStatus.Queued);
                 break;
         }
 
@@ -379,6 +382,7 @@ public static class BatchesApi
             services.Engine.Cancel(id);
             services.Notifier.Changed([id]);
             services.Callbacks.Poke();
+            services.Metrics.Batches(BatchStatus.Cancelled);
         }
 
         return outcome switch

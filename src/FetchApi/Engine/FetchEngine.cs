@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using FetchApi.Model;
 using FetchApi.Storage;
+using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Engine;
@@ -17,6 +19,7 @@ public sealed partial class FetchEngine(
     Fetcher fetcher,
     ResultWriter writer,
     IBatchStore store,
+    FetchMetrics metrics,
     IOptions<EngineOptions> options,
     TimeProvider time,
     ILogger<FetchEngine> logger) : BackgroundService
@@ -57,6 +60,7 @@ public sealed partial class FetchEngine(
         public Guid Id { get; } = id;
         public BatchOptions Options { get; } = options;
         public CancellationTokenSource Cancellation { get; } = new();
+        public Activity? Activity { get; set; }
         public Dictionary<string, Queue<PendingSlot>> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
         public List<string> Hosts { get; } = [];
         public int HostCursor;
@@ -93,9 +97,10 @@ public sealed partial class FetchEngine(
     /// <summary>
     /// Hands a stored batch to the scheduler: <paramref name="pending"/> slots are pending in the store, the first ones
     /// (in index order) given in <paramref name="first"/>; the rest are read from the store as the window drains.
-    /// A batch already running is left as it is.
+    /// A batch already running is left as it is. <paramref name="createdBy"/> is the request that created the batch:
+    /// the batch's span links to it.
     /// </summary>
-    public void Start(Guid batchId, BatchOptions batchOptions, int pending, IEnumerable<PendingSlot> first)
+    public void Start(Guid batchId, BatchOptions batchOptions, int pending, IEnumerable<PendingSlot> first, ActivityContext createdBy = default)
     {
         var run = new BatchRun(batchId, batchOptions, pending);
         foreach (var slot in first.Take(Window(batchOptions)))
@@ -112,6 +117,8 @@ public sealed partial class FetchEngine(
 
             _runs.Add(run);
             Interlocked.Add(ref _backlog, pending);
+            run.Activity = FetchTracing.StartBatch(batchId, createdBy);
+            run.Activity?.SetTag("fetchapi.batch.pending", pending);
         }
 
         Wake();
@@ -130,6 +137,7 @@ public sealed partial class FetchEngine(
 
             Interlocked.Add(ref _backlog, -run.NotDispatched);
             run.Cancelled = true;
+            run.Activity?.SetTag("fetchapi.batch.cancelled", true);
             run.NotDispatched = 0;
             run.Queued = 0;
             run.Queues.Clear();
@@ -148,6 +156,7 @@ public sealed partial class FetchEngine(
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
+        metrics.Observe(() => InFlight, () => Backlog);
         // Resume what a previous process accepted but did not finish, before the API takes new batches.
         foreach (var batch in await store.GetUnfinishedAsync(cancellationToken))
         {
@@ -395,8 +404,9 @@ public sealed partial class FetchEngine(
         SlotResult result;
         try
         {
+            using var scope = logger.BeginScope(new SlotScope(run.Id, slot.Index));
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
-            result = await fetcher.FetchAsync(slot, run.Options, delay => HoldHost(host, delay), linked.Token);
+            result = await fetcher.FetchAsync(slot, run.Options, delay => HoldHost(host, delay), run.Activity?.Context ?? default, linked.Token);
         }
         catch (Exception ex)
         {
@@ -413,6 +423,7 @@ public sealed partial class FetchEngine(
         // slot cancelled, or the slot stays pending for the next start.
         if (result.State != SlotState.Cancelled)
         {
+            metrics.Fetched(result);
             await writer.PostAsync(new SlotUpdate(run.Id, result));
         }
 
@@ -454,6 +465,7 @@ public sealed partial class FetchEngine(
         if (run.NotDispatched == 0 && run.InFlight == 0 && _byId.Remove(run.Id))
         {
             _runs.Remove(run);
+            run.Activity?.Dispose();
         }
     }
 
@@ -461,6 +473,26 @@ public sealed partial class FetchEngine(
     {
         _abort.Dispose();
         base.Dispose();
+    }
+
+    /// <summary>Log scope of one fetch: every line it logs carries the batch id and slot index as fields.</summary>
+    sealed class SlotScope(Guid batchId, int slotIndex) : IReadOnlyList<KeyValuePair<string, object>>
+    {
+        public int Count => 2;
+
+        public KeyValuePair<string, object> this[int index] => index == 0
+            ? new("BatchId", batchId)
+            : new("SlotIndex", slotIndex);
+
+        public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
+        {
+            yield return this[0];
+            yield return this[1];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"batch {batchId} slot {slotIndex}";
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming batch {BatchId}: {Pending} slots still pending")]

@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using FetchApi.Model;
 using FetchApi.Storage;
+using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
@@ -54,9 +55,10 @@ public sealed class Fetcher
     /// <summary>What one attempt produced: a response, and the upstream's Retry-After when it sent one.</summary>
     sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter);
 
-    sealed class FetchJob(Uri uri, BatchOptions options, Action<TimeSpan>? onRetryAfter)
+    sealed class FetchJob(Uri uri, BatchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent)
     {
         public Uri Uri { get; } = uri;
+        public ActivityContext Parent { get; } = parent;
         public BatchOptions Options { get; } = options;
         public Action<TimeSpan>? OnRetryAfter { get; } = onRetryAfter;
         public int Attempts { get; set; }
@@ -96,10 +98,11 @@ public sealed class Fetcher
     }
 
     /// <summary>Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot.</summary>
-    public async Task<SlotResult> FetchAsync(PendingSlot slot, BatchOptions options, Action<TimeSpan>? onRetryAfter, CancellationToken cancellationToken)
+    public async Task<SlotResult> FetchAsync(PendingSlot slot, BatchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
+        CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var job = new FetchJob(new Uri(slot.Url), options, onRetryAfter);
+        var job = new FetchJob(new Uri(slot.Url), options, onRetryAfter, parent);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(JobKey, job);
         try
@@ -150,6 +153,33 @@ public sealed class Fetcher
     async Task<AttemptResult> AttemptAsync(FetchJob job, CancellationToken ct)
     {
         job.Attempts++;
+        using var activity = FetchTracing.Source.StartActivity("fetchapi.fetch.attempt", ActivityKind.Client, job.Parent);
+        if (activity is null)
+        {
+            return await SendAsync(job, ct);
+        }
+
+        activity.SetTag("server.address", job.Uri.IdnHost);
+        activity.SetTag("server.port", job.Uri.Port);
+        activity.SetTag("fetchapi.attempt", job.Attempts);
+        try
+        {
+            var result = await SendAsync(job, ct);
+            activity.SetTag("http.response.status_code", result.Response.StatusCode);
+            activity.SetTag("fetchapi.redirects", result.Response.Redirects);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            var error = FetchErrors.Classify(ex, job.Options.TimeoutSeconds);
+            activity.SetTag("error.type", FetchMetrics.ErrorCodeName(error.Code));
+            activity.SetStatus(ActivityStatusCode.Error, error.Message);
+            throw;
+        }
+    }
+
+    async Task<AttemptResult> SendAsync(FetchJob job, CancellationToken ct)
+    {
         var options = job.Options;
         var method = options.Method == "HEAD" ? HttpMethod.Head : HttpMethod.Get;
         var uri = job.Uri;

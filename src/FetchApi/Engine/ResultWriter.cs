@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using FetchApi.Storage;
+using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Engine;
@@ -10,8 +11,8 @@ namespace FetchApi.Engine;
 /// results per transaction and an idle one writes each result at once. A failed write is retried with backoff,
 /// never dropped.
 /// </summary>
-public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifier, IOptions<EngineOptions> options, TimeProvider time,
-    ILogger<ResultWriter> logger)
+public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifier, FetchMetrics metrics, IOptions<EngineOptions> options,
+    TimeProvider time, ILogger<ResultWriter> logger)
     : BackgroundService
 {
     readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
@@ -59,8 +60,13 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
         {
             try
             {
-                var touched = await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
-                notifier.Written(touched);
+                var written = await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
+                if (written.Completed.Count > 0)
+                {
+                    metrics.Batches(Model.BatchStatus.Completed, written.Completed.Count);
+                }
+
+                notifier.Written(written.Touched);
                 return;
             }
             catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)

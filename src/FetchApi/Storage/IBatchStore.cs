@@ -35,6 +35,9 @@ public sealed record FinalSlot(long Sequence, SlotResult Slot);
 /// <summary>A batch's summary and the slots that became final after a given sequence number, in that order.</summary>
 public sealed record BatchEvents(BatchSummary Summary, IReadOnlyList<FinalSlot> Slots);
 
+/// <summary>What a write changed: every batch it touched, and those it completed.</summary>
+public sealed record WriteResult(IReadOnlyCollection<Guid> Touched, IReadOnlyCollection<Guid> Completed);
+
 /// <summary>An ended batch whose callback still has to be delivered.</summary>
 public sealed record DueCallback(Guid BatchId, string? Owner, Callback Callback, int Attempts, DateTimeOffset EndedAt);
 
@@ -81,9 +84,8 @@ public interface IBatchStore
     /// <summary>
     /// Records results in one transaction. A slot that is no longer pending (cancelled meanwhile, or already written)
     /// is left alone, so each slot is recorded exactly once. Batches with no pending slot left become completed.
-    /// Returns the batches this write changed.
     /// </summary>
-    Task<IReadOnlyCollection<Guid>> WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started,
+    Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started,
         DateTimeOffset now, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<UnfinishedBatch>> GetUnfinishedAsync(CancellationToken cancellationToken);

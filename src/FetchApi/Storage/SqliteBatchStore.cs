@@ -360,7 +360,7 @@ public sealed class SqliteBatchStore : IBatchStore
             return true;
         }, cancellationToken);
 
-    public async Task<IReadOnlyCollection<Guid>> WriteAsync(IReadOnlyList<SlotUpdate> results,
+    public async Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results,
         IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
@@ -433,17 +433,22 @@ public sealed class SqliteBatchStore : IBatchStore
         }
 
         var touched = deltas.Keys.Union(started.Select(s => s.BatchId)).ToList();
+        var completed = new List<Guid>();
         foreach (var batchId in touched)
         {
-            await ExecuteAsync(c, tx,
+            var ended = await ExecuteAsync(c, tx,
                 "UPDATE batches SET status = 2, completed_at = $now, started_at = COALESCE(started_at, $now), " +
                 "callback_next_at = CASE WHEN callback_state = 1 THEN $now ELSE callback_next_at END " +
                 "WHERE id = $id AND status IN (0, 1) AND pending = 0;",
                 cancellationToken, ("$id", batchId.ToString()), ("$now", Ms(now)));
+            if (ended == 1)
+            {
+                completed.Add(batchId);
+            }
         }
 
         await tx.CommitAsync(cancellationToken);
-        return touched;
+        return new WriteResult(touched, completed);
     }
 
     public async Task<IReadOnlyList<UnfinishedBatch>> GetUnfinishedAsync(CancellationToken cancellationToken)

@@ -1,0 +1,76 @@
+using System.Diagnostics.Metrics;
+using FetchApi.Model;
+
+namespace FetchApi.Telemetry;
+
+/// <summary>
+/// The <c>FetchApi</c> meter. Names follow OpenTelemetry conventions; Prometheus shows them as
+/// <c>fetchapi_fetches_total</c>, <c>fetchapi_fetch_duration_seconds</c>, ...
+/// </summary>
+public sealed class FetchMetrics
+{
+    public const string MeterName = "FetchApi";
+
+    readonly Counter<long> _fetches;
+    readonly Histogram<double> _duration;
+    readonly Counter<long> _attempts;
+    readonly Counter<long> _bytes;
+    readonly Counter<long> _batches;
+    readonly Counter<long> _rateLimited;
+    Func<long> _inFlight = () => 0;
+    Func<long> _backlog = () => 0;
+
+    public FetchMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        _fetches = meter.CreateCounter<long>("fetchapi.fetches", "{fetch}", "Slots that became final, by outcome and error code");
+        _duration = meter.CreateHistogram<double>("fetchapi.fetch.duration", "s", "Time from a slot's first attempt to its result",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] });
+        _attempts = meter.CreateCounter<long>("fetchapi.fetch.attempts", "{attempt}", "HTTP attempts, retries included");
+        _bytes = meter.CreateCounter<long>("fetchapi.fetch.bytes", "By", "Response body bytes read, after decompression");
+        _batches = meter.CreateCounter<long>("fetchapi.batches", "{batch}", "Batches by the status they reached (queued on creation)");
+        _rateLimited = meter.CreateCounter<long>("fetchapi.rate_limit.rejections", "{request}", "Requests refused with 429, by policy");
+        meter.CreateObservableUpDownCounter("fetchapi.fetches.in_flight", () => _inFlight(), "{fetch}", "Fetches running now");
+        meter.CreateObservableUpDownCounter("fetchapi.backlog", () => _backlog(), "{url}", "URLs accepted and not yet handed to a fetch");
+    }
+
+    /// <summary>Called by the engine once, so that the gauges read its live numbers.</summary>
+    public void Observe(Func<long> inFlight, Func<long> backlog) => (_inFlight, _backlog) = (inFlight, backlog);
+
+    public void Fetched(SlotResult slot)
+    {
+        var outcome = new KeyValuePair<string, object?>("outcome", slot.State switch
+        {
+            SlotState.Fetched => "fetched",
+            SlotState.Failed => "failed",
+            _ => "cancelled",
+        });
+        if (slot.Error is { } error)
+        {
+            _fetches.Add(1, outcome, new KeyValuePair<string, object?>("error.code", ErrorCodeName(error.Code)));
+        }
+        else
+        {
+            _fetches.Add(1, outcome);
+        }
+
+        _attempts.Add(slot.Attempts);
+        if (slot.DurationMs is { } ms)
+        {
+            _duration.Record(ms / 1000.0, outcome);
+        }
+
+        if (slot.Response is { ContentLength: > 0 } response)
+        {
+            _bytes.Add(response.ContentLength);
+        }
+    }
+
+    public void Batches(BatchStatus status, int count = 1) =>
+        _batches.Add(count, new KeyValuePair<string, object?>("status", status.ToString().ToLowerInvariant()));
+
+    public void RateLimited(string? policy) => _rateLimited.Add(1, new KeyValuePair<string, object?>("policy", policy ?? "unknown"));
+
+    /// <summary>The wire name of an error code: <c>blocked_address</c>.</summary>
+    public static string ErrorCodeName(FetchErrorCode code) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(code.ToString());
+}

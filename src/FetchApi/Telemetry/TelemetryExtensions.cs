@@ -1,0 +1,81 @@
+using Microsoft.Extensions.Logging.Console;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace FetchApi.Telemetry;
+
+/// <summary>Telemetry switches (section <c>Telemetry</c>).</summary>
+public sealed class TelemetryOptions
+{
+    public const string Section = "Telemetry";
+
+    /// <summary>Serve Prometheus metrics at <c>/metrics</c>.</summary>
+    public bool Prometheus { get; set; }
+}
+
+public static class TelemetryExtensions
+{
+    /// <summary>
+    /// Metrics and traces through OpenTelemetry: the FetchApi meter and activity source, ASP.NET Core, HttpClient and
+    /// runtime instrumentation; OTLP export when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, Prometheus at /metrics
+    /// when <c>Telemetry:Prometheus</c> is true. Logs: JSON lines with scopes outside Development.
+    /// </summary>
+    public static WebApplicationBuilder AddFetchTelemetry(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<FetchMetrics>();
+
+        var telemetry = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("fetchapi"))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(FetchMetrics.MeterName).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRuntimeInstrumentation();
+                if (telemetry.Prometheus)
+                {
+                    metrics.AddPrometheusExporter();
+                }
+
+                if (otlp)
+                {
+                    metrics.AddOtlpExporter();
+                }
+            })
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(FetchTracing.SourceName)
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
+                    .AddHttpClientInstrumentation();
+                if (otlp)
+                {
+                    tracing.AddOtlpExporter();
+                }
+            });
+
+        if (!builder.Environment.IsDevelopment())
+        {
+            // One JSON object per line, with the batch id and slot index from scopes: what log shippers expect.
+            builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = ConsoleFormatterNames.Json);
+            builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
+            {
+                o.IncludeScopes = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+
+        return builder;
+    }
+
+    public static WebApplication MapFetchMetrics(this WebApplication app)
+    {
+        if (app.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.Prometheus == true)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
+        return app;
+    }
+}

@@ -54,6 +54,9 @@ public static class TelemetryExtensions
                 }
             });
 
+        // ASP.NET Core's "Request starting" lines carry full URLs, query strings included: never at Information.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+
         if (!builder.Environment.IsDevelopment())
         {
             // One JSON object per line, with the batch id and slot index from scopes: what log shippers expect.

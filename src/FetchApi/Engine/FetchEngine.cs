@@ -397,9 +397,56 @@ public sealed partial class FetchEngine(
         Wake();
     }
 
+    /// <summary>
+    /// Runs a fetch, then, while the engine is not saturated, the next slot of the same batch in the same task: one
+    /// hop less per fetch than going back through the scheduler. When every global slot was taken, the freed slot goes
+    /// back to the scheduler, which shares it round-robin across batches.
+    /// </summary>
     async Task RunAsync(Work work)
     {
         await Task.Yield();
+        for (Work? next = work; next is { } current;)
+        {
+            await FetchOneAsync(current);
+            var (run, host, _) = current;
+            var wake = true;
+            lock (_gate)
+            {
+                var saturated = _globalInFlight >= _options.GlobalConcurrency;
+                run.InFlight--;
+                var state = _hosts[host];
+                state.InFlight--;
+                if (state.InFlight == 0 && state.NotBefore <= time.GetUtcNow())
+                {
+                    _hosts.Remove(host);
+                }
+
+                _globalInFlight--;
+                next = null;
+                if (!saturated && !_stopping && run.Queued > 0)
+                {
+                    DateTimeOffset? ignored = null;
+                    next = TryTake(run, time.GetUtcNow(), ref ignored);
+                    // The scheduler still has to run when the window needs topping up.
+                    wake = next is null || (!run.Refilling && run.NotDispatched > run.Queued && run.Queued < Window(run.Options) / 2);
+                }
+
+                RemoveIfDone(run);
+                if (_stopping && _globalInFlight == 0)
+                {
+                    _idle.TrySetResult();
+                }
+            }
+
+            if (wake)
+            {
+                Wake();
+            }
+        }
+    }
+
+    async Task FetchOneAsync(Work work)
+    {
         var (run, host, slot) = work;
         SlotResult result;
         try
@@ -426,26 +473,6 @@ public sealed partial class FetchEngine(
             metrics.Fetched(result);
             await writer.PostAsync(new SlotUpdate(run.Id, result));
         }
-
-        lock (_gate)
-        {
-            run.InFlight--;
-            var state = _hosts[host];
-            state.InFlight--;
-            if (state.InFlight == 0 && state.NotBefore <= time.GetUtcNow())
-            {
-                _hosts.Remove(host);
-            }
-
-            _globalInFlight--;
-            RemoveIfDone(run);
-            if (_stopping && _globalInFlight == 0)
-            {
-                _idle.TrySetResult();
-            }
-        }
-
-        Wake();
     }
 
     void HoldHost(string host, TimeSpan delay)

@@ -381,16 +381,24 @@ public sealed class SqliteBatchStore : IBatchStore
                 "UPDATE slots SET state = $state, attempts = $attempts, duration_ms = $duration, status_code = $status, reason = $reason, " +
                 "final_url = $final, redirects = $redirects, content_type = $ctype, content_length = $clen, sha256 = $sha, body = $body, " +
                 "error_code = $ecode, error_message = $emsg, done_seq = $done " +
-                "WHERE batch_seq = (SELECT seq FROM batches WHERE id = $id) AND idx = $idx AND state = 0;");
+                "WHERE batch_seq = $seq AND idx = $idx AND state = 0;");
             foreach (var name in new[] { "$state", "$attempts", "$duration", "$status", "$reason", "$final", "$redirects", "$ctype", "$clen",
-                         "$sha", "$body", "$ecode", "$emsg", "$done", "$id", "$idx" })
+                         "$sha", "$body", "$ecode", "$emsg", "$done", "$seq", "$idx" })
             {
                 update.Parameters.Add(new SqliteParameter { ParameterName = name });
             }
 
             update.Prepare();
+            // A group holds results of few batches: look each one's key up once, not once per row.
+            var seqs = new Dictionary<Guid, long>();
             foreach (var (batchId, slot) in results)
             {
+                if (!seqs.TryGetValue(batchId, out var seq))
+                {
+                    seqs[batchId] = seq = await ScalarAsync(c, tx, "SELECT COALESCE((SELECT seq FROM batches WHERE id = $id), 0);",
+                        cancellationToken, ("$id", batchId.ToString()));
+                }
+
                 var p = update.Parameters;
                 var response = slot.Response;
                 p["$state"].Value = (int)slot.State;
@@ -407,7 +415,7 @@ public sealed class SqliteBatchStore : IBatchStore
                 p["$ecode"].Value = slot.Error is null ? DBNull.Value : (int)slot.Error.Code;
                 p["$emsg"].Value = (object?)slot.Error?.Message ?? DBNull.Value;
                 p["$done"].Value = doneSeq + 1;
-                p["$id"].Value = batchId.ToString();
+                p["$seq"].Value = seq;
                 p["$idx"].Value = slot.Index;
                 if (await update.ExecuteNonQueryAsync(cancellationToken) == 1)
                 {

@@ -398,9 +398,9 @@ public sealed partial class FetchEngine(
     }
 
     /// <summary>
-    /// Runs a fetch, then, while the engine is not saturated, the next slot of the same batch in the same task: one
-    /// hop less per fetch than going back through the scheduler. When every global slot was taken, the freed slot goes
-    /// back to the scheduler, which shares it round-robin across batches.
+    /// Runs a fetch, then the next slot of the same batch in the same task, as long as no other batch is waiting for a
+    /// slot: one hop less per fetch than going back through the scheduler. When another batch could use the freed
+    /// slot, it goes back to the scheduler, which shares slots round-robin across batches.
     /// </summary>
     async Task RunAsync(Work work)
     {
@@ -412,7 +412,6 @@ public sealed partial class FetchEngine(
             var wake = true;
             lock (_gate)
             {
-                var saturated = _globalInFlight >= _options.GlobalConcurrency;
                 run.InFlight--;
                 var state = _hosts[host];
                 state.InFlight--;
@@ -423,7 +422,7 @@ public sealed partial class FetchEngine(
 
                 _globalInFlight--;
                 next = null;
-                if (!saturated && !_stopping && run.Queued > 0)
+                if (!_stopping && run.Queued > 0 && !OthersWaiting(run))
                 {
                     DateTimeOffset? ignored = null;
                     next = TryTake(run, time.GetUtcNow(), ref ignored);
@@ -443,6 +442,25 @@ public sealed partial class FetchEngine(
                 Wake();
             }
         }
+    }
+
+    /// <summary>Whether a batch other than <paramref name="run"/> has slots waiting and room to run them.</summary>
+    bool OthersWaiting(BatchRun run)
+    {
+        if (_runs.Count == 1)
+        {
+            return false;
+        }
+
+        foreach (var other in _runs)
+        {
+            if (other != run && other.Queued > 0 && other.InFlight < other.Options.Concurrency)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     async Task FetchOneAsync(Work work)

@@ -35,13 +35,20 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
     IEnumerable<string> BigBatch() => Enumerable.Range(0, Urls).Select(i => _upstream.Url($"/delay/20?i={i}"));
 
     /// <summary>Polls until at least <paramref name="fetched"/> slots are final, checking the counts on every read.</summary>
-    static async Task WaitForProgressAsync(HttpClient client, Guid id, int fetched)
+    static async Task WaitForProgressAsync(ServiceProcess service, Guid id, int fetched)
     {
         var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while ((await client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < fetched)
+        try
         {
-            Assert.True(DateTime.UtcNow < deadline, $"batch {id} made no progress to {fetched}");
-            await Task.Delay(10, TestContext.Current.CancellationToken);
+            while ((await service.Client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < fetched)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"batch {id} made no progress to {fetched}");
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            }
+        }
+        catch (HttpRequestException e)
+        {
+            Assert.Fail($"the service stopped answering ({e.Message}); its output:\n{service.Output}");
         }
     }
 
@@ -64,7 +71,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         await using (var first = await ServiceProcess.StartAsync(DatabasePath))
         {
             big = await first.Client.SubmitAsync(BigBatch(), new { concurrency = Concurrency });
-            await WaitForProgressAsync(first.Client, big, Urls / 3);
+            await WaitForProgressAsync(first, big, Urls / 3);
             // Accepted just before the crash: these must survive it too.
             for (var i = 0; i < 5; i++)
             {
@@ -78,7 +85,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         {
             var before = (await second.Client.GetJsonAsync($"/batches/{big}?results=false"))["counts"]!["fetched"]!.GetValue<int>();
             Assert.True(before < Urls, "the batch finished before the first kill; the test proves nothing");
-            await WaitForProgressAsync(second.Client, big, 2 * Urls / 3);
+            await WaitForProgressAsync(second, big, 2 * Urls / 3);
             await second.KillAsync();
         }
 
@@ -97,7 +104,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         await using (var first = await ServiceProcess.StartAsync(DatabasePath))
         {
             big = await first.Client.SubmitAsync(BigBatch(), new { concurrency = Concurrency });
-            await WaitForProgressAsync(first.Client, big, Urls / 3);
+            await WaitForProgressAsync(first, big, Urls / 3);
             var exitCode = await first.TerminateAsync(TimeSpan.FromSeconds(30));
             Assert.True(exitCode == 0, $"exit code {exitCode}:\n{first.Output}");
             Assert.Contains("waiting for", first.Output, StringComparison.Ordinal); // it drained instead of dropping

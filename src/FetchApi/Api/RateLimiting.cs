@@ -32,10 +32,7 @@ public static class RateLimitingExtensions
 {
     public static WebApplicationBuilder AddFetchRateLimiting(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<RateLimitingOptions>()
-            .BindConfiguration(RateLimitingOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<RateLimitingOptions>(RateLimitingOptions.Section);
 
         builder.Services.AddRateLimiter(limiter =>
         {

@@ -31,10 +31,7 @@ public static class ServerLimitsExtensions
 {
     public static WebApplicationBuilder AddFetchServerLimits(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<ServerLimitsOptions>()
-            .BindConfiguration(ServerLimitsOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<ServerLimitsOptions>(ServerLimitsOptions.Section);
 
         var limits = builder.Configuration.GetSection(ServerLimitsOptions.Section).Get<ServerLimitsOptions>() ?? new ServerLimitsOptions();
         var maxBody = builder.Configuration.GetSection(BatchLimits.Section).Get<BatchLimits>()?.MaxRequestBodyBytes ?? new BatchLimits().MaxRequestBodyBytes;

@@ -8,10 +8,7 @@ public static class BatchesExtensions
 {
     public static WebApplicationBuilder AddFetchBatches(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<BatchLimits>()
-            .BindConfiguration(BatchLimits.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<BatchLimits>(BatchLimits.Section);
 
         builder.Services.AddSingleton<IValidator<CreateBatchRequest>, CreateBatchValidator>();
         // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts.

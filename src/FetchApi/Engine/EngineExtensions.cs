@@ -8,10 +8,7 @@ public static class EngineExtensions
 {
     public static WebApplicationBuilder AddFetchEngine(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<EngineOptions>()
-            .BindConfiguration(EngineOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<EngineOptions>(EngineOptions.Section);
 
         builder.Services.TryAddSingletonTimeProvider();
 
@@ -48,10 +45,7 @@ public static class EngineExtensions
         builder.Services.AddSingleton<FetchEngine>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<FetchEngine>());
 
-        builder.Services.AddOptions<CallbackOptions>()
-            .BindConfiguration(CallbackOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<CallbackOptions>(CallbackOptions.Section);
         builder.Services.AddSingleton<CallbackDispatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CallbackDispatcher>());
 

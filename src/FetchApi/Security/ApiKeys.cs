@@ -116,10 +116,7 @@ public static partial class ApiKeyExtensions
 
     public static WebApplicationBuilder AddFetchApiKeys(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<ApiKeyOptions>()
-            .BindConfiguration(SecurityOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<ApiKeyOptions>(SecurityOptions.Section);
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy.RequireAssertion(context =>

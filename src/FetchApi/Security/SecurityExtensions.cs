@@ -4,10 +4,7 @@ public static class SecurityExtensions
 {
     public static WebApplicationBuilder AddFetchSecurity(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<SecurityOptions>()
-            .BindConfiguration(SecurityOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<SecurityOptions>(SecurityOptions.Section);
         builder.Services.AddSingleton<AddressPolicy>();
         return builder;
     }

@@ -4,10 +4,7 @@ public static class StorageExtensions
 {
     public static WebApplicationBuilder AddFetchStorage(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<StorageOptions>()
-            .BindConfiguration(StorageOptions.Section)
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
+        builder.Services.AddValidatedOptions<StorageOptions>(StorageOptions.Section);
         builder.Services.AddSingleton<IBatchStore, SqliteBatchStore>();
         // Registered before the engine, so the schema exists before the engine resumes unfinished batches.
         builder.Services.AddHostedService<StorageInitializer>();

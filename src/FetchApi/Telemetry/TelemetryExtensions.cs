@@ -23,7 +23,7 @@ public static class TelemetryExtensions
     /// </summary>
     public static WebApplicationBuilder AddFetchTelemetry(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateOnStart();
+        builder.Services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.Section);
         builder.Services.AddSingleton<FetchMetrics>();
 
         var telemetry = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();

@@ -4,35 +4,15 @@ using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Batches;
 
-public sealed class BatchLifecycleTests : IAsyncLifetime
+public sealed class BatchLifecycleTests() : ServiceWithUpstream
 {
-    readonly FetchApiFactory _factory = new();
-    UpstreamServer _upstream = null!;
-    HttpClient _client = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _upstream = await UpstreamServer.StartAsync();
-        _client = _factory.CreateClient();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _client?.Dispose();
-        await _factory.DisposeAsync();
-        if (_upstream is not null)
-        {
-            await _upstream.DisposeAsync();
-        }
-    }
-
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task PostingBatchAnswers202WithLocationAndAPendingSummary()
     {
-        using var response = await _client.PostAsync("/batches",
-            new StringContent($$"""{"urls":["{{_upstream.Url("/ok")}}","{{_upstream.Url("/ok")}}"]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        using var response = await Client.PostAsync("/batches",
+            new StringContent($$"""{"urls":["{{Upstream.Url("/ok")}}","{{Upstream.Url("/ok")}}"]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!.AsObject();
@@ -41,14 +21,14 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
         Assert.Equal(2, body["counts"]!["total"]!.GetValue<int>());
         Assert.Equal(20, body["options"]!["concurrency"]!.GetValue<int>()); // server default filled in
         Assert.Null(body["options"]!["headers"]); // request headers may hold credentials: never echoed
-        await _client.WaitUntilDoneAsync(id);
+        await Client.WaitUntilDoneAsync(id);
     }
 
     [Fact]
     public async Task DuplicateUrlsEachGetTheirOwnSlot()
     {
-        var url = _upstream.Url("/ok");
-        var slots = await _client.ResultsAsync(await _client.SubmitAsync([url, url, url]));
+        var url = Upstream.Url("/ok");
+        var slots = await Client.ResultsAsync(await Client.SubmitAsync([url, url, url]));
 
         Assert.Equal([0, 1, 2], slots.Select(s => s["index"]!.GetValue<int>()));
         Assert.All(slots, s => Assert.Equal("fetched", s.State()));
@@ -57,19 +37,19 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task SlotsArePagedWithAnExplicitNextLink()
     {
-        var id = await _client.SubmitAsync(Enumerable.Range(0, 25).Select(i => _upstream.Url($"/ok?i={i}")));
-        await _client.WaitUntilDoneAsync(id);
+        var id = await Client.SubmitAsync(Enumerable.Range(0, 25).Select(i => Upstream.Url($"/ok?i={i}")));
+        await Client.WaitUntilDoneAsync(id);
 
-        var first = await _client.GetJsonAsync($"/batches/{id}?limit=10");
+        var first = await Client.GetJsonAsync($"/batches/{id}?limit=10");
         Assert.Equal(10, first["results"]!.AsArray().Count);
         Assert.Equal($"/batches/{id}?offset=10&limit=10", first["next"]!.GetValue<string>());
 
-        var second = await _client.GetJsonAsync(first["next"]!.GetValue<string>());
-        var third = await _client.GetJsonAsync(second["next"]!.GetValue<string>());
+        var second = await Client.GetJsonAsync(first["next"]!.GetValue<string>());
+        var third = await Client.GetJsonAsync(second["next"]!.GetValue<string>());
         Assert.Equal(Enumerable.Range(20, 5), third["results"]!.AsArray().Select(s => s!["index"]!.GetValue<int>()));
         Assert.Null(third["next"]);
 
-        var all = await _client.ResultsAsync(id);
+        var all = await Client.ResultsAsync(id);
         Assert.Equal(Enumerable.Range(0, 25), all.Select(s => s["index"]!.GetValue<int>()));
     }
 
@@ -77,10 +57,10 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     public async Task StateFilterReturnsOnlyThoseSlotsWithTheirInputIndex()
     {
         var refused = $"http://127.0.0.1:{UpstreamServer.ClosedPort()}/";
-        var id = await _client.SubmitAsync([_upstream.Url("/ok"), refused, _upstream.Url("/ok"), refused], new { maxAttempts = 1 });
-        await _client.WaitUntilDoneAsync(id);
+        var id = await Client.SubmitAsync([Upstream.Url("/ok"), refused, Upstream.Url("/ok"), refused], new { maxAttempts = 1 });
+        await Client.WaitUntilDoneAsync(id);
 
-        var failed = await _client.GetJsonAsync($"/batches/{id}?state=failed");
+        var failed = await Client.GetJsonAsync($"/batches/{id}?state=failed");
         Assert.Equal([1, 3], failed["results"]!.AsArray().Select(s => s!["index"]!.GetValue<int>()));
         Assert.All(failed["results"]!.AsArray(), s => Assert.Equal("connection_refused", s!["error"]!["code"]!.GetValue<string>()));
     }
@@ -88,12 +68,12 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task ResultsFalseReturnsTheSummaryWithoutSlots()
     {
-        var id = await _client.SubmitAsync([_upstream.Url("/ok")]);
-        var summary = await _client.GetJsonAsync($"/batches/{id}?results=false");
+        var id = await Client.SubmitAsync([Upstream.Url("/ok")]);
+        var summary = await Client.GetJsonAsync($"/batches/{id}?results=false");
 
         Assert.False(summary.ContainsKey("results"));
         Assert.Equal(1, summary["counts"]!["total"]!.GetValue<int>());
-        await _client.WaitUntilDoneAsync(id);
+        await Client.WaitUntilDoneAsync(id);
     }
 
     [Fact]
@@ -102,21 +82,21 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
         var ids = new List<Guid>();
         for (var i = 0; i < 3; i++)
         {
-            ids.Add(await _client.SubmitAsync([_upstream.Url("/ok")]));
+            ids.Add(await Client.SubmitAsync([Upstream.Url("/ok")]));
         }
 
-        var page = await _client.GetJsonAsync("/batches?limit=2");
+        var page = await Client.GetJsonAsync("/batches?limit=2");
         Assert.Equal([ids[2], ids[1]], page["batches"]!.AsArray().Select(b => b!["id"]!.GetValue<Guid>()));
-        var rest = await _client.GetJsonAsync(page["next"]!.GetValue<string>());
+        var rest = await Client.GetJsonAsync(page["next"]!.GetValue<string>());
         Assert.Equal([ids[0]], rest["batches"]!.AsArray().Select(b => b!["id"]!.GetValue<Guid>()));
         Assert.Null(rest["next"]);
 
         foreach (var id in ids)
         {
-            await _client.WaitUntilDoneAsync(id);
+            await Client.WaitUntilDoneAsync(id);
         }
 
-        var completed = await _client.GetJsonAsync("/batches?status=completed");
+        var completed = await Client.GetJsonAsync("/batches?status=completed");
         Assert.Equal(3, completed["batches"]!.AsArray().Count);
         Assert.All(completed["batches"]!.AsArray(), b => Assert.Equal("completed", b!["status"]!.GetValue<string>()));
     }
@@ -124,17 +104,17 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task CancellingAbortsFetchesInFlightAndKeepsFinishedSlots()
     {
-        var urls = new[] { _upstream.Url("/ok") }.Concat(Enumerable.Range(0, 6).Select(i => _upstream.Url($"/hang?group=c&i={i}")));
-        var id = await _client.SubmitAsync(urls, new { concurrency = 3, timeoutSeconds = 60 });
+        var urls = new[] { Upstream.Url("/ok") }.Concat(Enumerable.Range(0, 6).Select(i => Upstream.Url($"/hang?group=c&i={i}")));
+        var id = await Client.SubmitAsync(urls, new { concurrency = 3, timeoutSeconds = 60 });
 
         var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while (_upstream.InFlight("c") < 2 || (await _client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < 1)
+        while (Upstream.InFlight("c") < 2 || (await Client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < 1)
         {
             Assert.True(DateTime.UtcNow < deadline, "the batch never got going");
             await Task.Delay(20, Ct);
         }
 
-        using var cancel = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        using var cancel = await Client.PostAsync($"/batches/{id}/cancel", null, Ct);
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
         var summary = JsonNode.Parse(await cancel.Content.ReadAsStringAsync(Ct))!.AsObject();
         Assert.Equal("cancelled", summary["status"]!.GetValue<string>());
@@ -142,27 +122,27 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
             summary["counts"]!["pending"]!.GetValue<int>()));
 
         // The hanging requests were aborted, not left to run into their 60 s timeout.
-        while (_upstream.InFlight("c") > 0)
+        while (Upstream.InFlight("c") > 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "fetches in flight were not aborted");
             await Task.Delay(20, Ct);
         }
 
-        var slots = await _client.ResultsAsync(id);
+        var slots = await Client.ResultsAsync(id);
         Assert.Equal("fetched", slots[0].State());
         Assert.All(slots.Skip(1), s => Assert.Equal("cancelled", s.State()));
 
-        using var again = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        using var again = await Client.PostAsync($"/batches/{id}/cancel", null, Ct);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode); // cancelling a cancelled batch is a no-op
     }
 
     [Fact]
     public async Task CancellingACompletedBatchIsAConflict()
     {
-        var id = await _client.SubmitAsync([_upstream.Url("/ok")]);
-        await _client.WaitUntilDoneAsync(id);
+        var id = await Client.SubmitAsync([Upstream.Url("/ok")]);
+        await Client.WaitUntilDoneAsync(id);
 
-        var (status, body, _) = await _client.PostRawAsync($"/batches/{id}/cancel", "");
+        var (status, body, _) = await Client.PostRawAsync($"/batches/{id}/cancel", "");
         Assert.Equal(HttpStatusCode.Conflict, status);
         Assert.Equal("batch_completed", body!["code"]!.GetValue<string>());
     }
@@ -170,7 +150,7 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task CancellingAnUnknownBatchIsNotFound()
     {
-        var (status, body, _) = await _client.PostRawAsync($"/batches/{Guid.NewGuid()}/cancel", "");
+        var (status, body, _) = await Client.PostRawAsync($"/batches/{Guid.NewGuid()}/cancel", "");
         Assert.Equal(HttpStatusCode.NotFound, status);
         Assert.Equal("not_found", body!["code"]!.GetValue<string>());
     }
@@ -178,16 +158,16 @@ public sealed class BatchLifecycleTests : IAsyncLifetime
     [Fact]
     public async Task DeletingABatchRemovesItAndItsResults()
     {
-        var id = await _client.SubmitAsync([_upstream.Url("/ok"), _upstream.Url("/hang")], new { timeoutSeconds = 60 });
+        var id = await Client.SubmitAsync([Upstream.Url("/ok"), Upstream.Url("/hang")], new { timeoutSeconds = 60 });
 
-        using var delete = await _client.DeleteAsync($"/batches/{id}", Ct);
+        using var delete = await Client.DeleteAsync($"/batches/{id}", Ct);
         Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
 
-        using var get = await _client.GetAsync($"/batches/{id}", Ct);
+        using var get = await Client.GetAsync($"/batches/{id}", Ct);
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
         Assert.Equal("application/problem+json", get.Content.Headers.ContentType!.MediaType);
 
-        using var again = await _client.DeleteAsync($"/batches/{id}", Ct);
+        using var again = await Client.DeleteAsync($"/batches/{id}", Ct);
         Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
     }
 }

@@ -8,35 +8,14 @@ using FetchApi.IntegrationTests.Upstream;
 namespace FetchApi.IntegrationTests.Conveniences;
 
 /// <summary>Prefer: wait, Idempotency-Key, Server-Sent Events and callbacks, as scripts and services use them.</summary>
-public sealed class ConvenienceTests : IAsyncLifetime
+public sealed class ConvenienceTests() : ServiceWithUpstream(new Dictionary<string, string?>
 {
-    readonly FetchApiFactory _factory = new(new Dictionary<string, string?>
-    {
-        ["Callbacks:RetryDelay"] = "00:00:00.050",
-        ["Callbacks:RoundDelay"] = "00:00:00.100",
-        ["Callbacks:PollInterval"] = "00:00:00.100",
-    });
-
-    UpstreamServer _upstream = null!;
-    HttpClient _client = null!;
-
+    ["Callbacks:RetryDelay"] = "00:00:00.050",
+    ["Callbacks:RoundDelay"] = "00:00:00.100",
+    ["Callbacks:PollInterval"] = "00:00:00.100",
+})
+{
     static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _upstream = await UpstreamServer.StartAsync();
-        _client = _factory.CreateClient();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _client?.Dispose();
-        await _factory.DisposeAsync();
-        if (_upstream is not null)
-        {
-            await _upstream.DisposeAsync();
-        }
-    }
 
     static HttpRequestMessage Post(object body, params (string Name, string Value)[] headers)
     {
@@ -55,7 +34,7 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task PreferWaitReturnsTheFinishedBatchWithItsResults()
     {
-        using var response = await _client.SendAsync(Post(new { urls = new[] { _upstream.Url("/ok"), _upstream.Url("/status/404") } },
+        using var response = await Client.SendAsync(Post(new { urls = new[] { Upstream.Url("/ok"), Upstream.Url("/status/404") } },
             ("Prefer", "wait=30")), Ct);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -69,36 +48,36 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task PreferWaitAnswers202WhenTheBatchIsNotDoneInTime()
     {
-        using var response = await _client.SendAsync(Post(new { urls = new[] { _upstream.Url("/delay/5000") } }, ("Prefer", "wait=1")), Ct);
+        using var response = await Client.SendAsync(Post(new { urls = new[] { Upstream.Url("/delay/5000") } }, ("Prefer", "wait=1")), Ct);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.False(response.Headers.Contains("Preference-Applied"));
         var id = (await Json(response))["id"]!.GetValue<Guid>();
-        using var _ = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        using var _ = await Client.PostAsync($"/batches/{id}/cancel", null, Ct);
     }
 
     [Fact]
     public async Task SameIdempotencyKeyAndBodyReturnsTheSameBatch()
     {
-        var body = new { urls = new[] { _upstream.Url("/ok") } };
+        var body = new { urls = new[] { Upstream.Url("/ok") } };
         var key = Guid.NewGuid().ToString();
-        using var first = await _client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct);
-        using var second = await _client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct);
+        using var first = await Client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct);
+        using var second = await Client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct);
 
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
         Assert.Equal((await Json(first))["id"]!.GetValue<Guid>(), (await Json(second))["id"]!.GetValue<Guid>());
         Assert.Equal("true", second.Headers.GetValues("Idempotent-Replayed").Single());
         Assert.False(first.Headers.Contains("Idempotent-Replayed"));
-        Assert.Single((await _client.GetJsonAsync("/batches"))["batches"]!.AsArray());
+        Assert.Single((await Client.GetJsonAsync("/batches"))["batches"]!.AsArray());
     }
 
     [Fact]
     public async Task SameIdempotencyKeyWithADifferentBodyIs422()
     {
         var key = Guid.NewGuid().ToString();
-        using var first = await _client.SendAsync(Post(new { urls = new[] { _upstream.Url("/ok") } }, ("Idempotency-Key", key)), Ct);
-        using var second = await _client.SendAsync(Post(new { urls = new[] { _upstream.Url("/ok?other") } }, ("Idempotency-Key", key)), Ct);
+        using var first = await Client.SendAsync(Post(new { urls = new[] { Upstream.Url("/ok") } }, ("Idempotency-Key", key)), Ct);
+        using var second = await Client.SendAsync(Post(new { urls = new[] { Upstream.Url("/ok?other") } }, ("Idempotency-Key", key)), Ct);
 
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, second.StatusCode);
@@ -108,9 +87,9 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task ConcurrentRequestsWithOneIdempotencyKeyCreateOneBatch()
     {
-        var body = new { urls = new[] { _upstream.Url("/ok?race") } };
+        var body = new { urls = new[] { Upstream.Url("/ok?race") } };
         var key = Guid.NewGuid().ToString();
-        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => _client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct)));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Client.SendAsync(Post(body, ("Idempotency-Key", key)), Ct)));
 
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
         var ids = await Task.WhenAll(responses.Select(async r => (await Json(r))["id"]!.GetValue<Guid>()));
@@ -124,7 +103,7 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task InvalidIdempotencyKeyIsAProblemNamingTheHeader()
     {
-        using var response = await _client.SendAsync(Post(new { urls = new[] { _upstream.Url("/ok") } }, ("Idempotency-Key", new string('k', 256))), Ct);
+        using var response = await Client.SendAsync(Post(new { urls = new[] { Upstream.Url("/ok") } }, ("Idempotency-Key", new string('k', 256))), Ct);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.True((await Json(response))["errors"]!.AsObject().ContainsKey("Idempotency-Key"));
@@ -182,10 +161,10 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task EventStreamSendsOneResultPerSlotThenDone()
     {
-        var urls = Enumerable.Range(0, 6).Select(i => _upstream.Url($"/delay/{50 * i}?i={i}")).ToList();
-        var id = await _client.SubmitAsync(urls, new { concurrency = 2 });
+        var urls = Enumerable.Range(0, 6).Select(i => Upstream.Url($"/delay/{50 * i}?i={i}")).ToList();
+        var id = await Client.SubmitAsync(urls, new { concurrency = 2 });
 
-        var events = await ReadEventsAsync(_client, $"/batches/{id}/events");
+        var events = await ReadEventsAsync(Client, $"/batches/{id}/events");
 
         var results = events.Where(e => e.Event == "result").ToList();
         Assert.Equal(Enumerable.Range(0, 6), results.Select(e => e.Data["index"]!.GetValue<int>()).Order());
@@ -199,11 +178,11 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task EventStreamResumesAfterLastEventId()
     {
-        var id = await _client.SubmitAsync(Enumerable.Range(0, 5).Select(i => _upstream.Url($"/ok?i={i}")));
-        await _client.WaitUntilDoneAsync(id);
+        var id = await Client.SubmitAsync(Enumerable.Range(0, 5).Select(i => Upstream.Url($"/ok?i={i}")));
+        await Client.WaitUntilDoneAsync(id);
 
-        var firstTwo = await ReadEventsAsync(_client, $"/batches/{id}/events", stopAfterResults: 2);
-        var rest = await ReadEventsAsync(_client, $"/batches/{id}/events", lastEventId: firstTwo.Last(e => e.Event == "result").Id);
+        var firstTwo = await ReadEventsAsync(Client, $"/batches/{id}/events", stopAfterResults: 2);
+        var rest = await ReadEventsAsync(Client, $"/batches/{id}/events", lastEventId: firstTwo.Last(e => e.Event == "result").Id);
 
         var seen = firstTwo.Concat(rest).Where(e => e.Event == "result").Select(e => e.Data["index"]!.GetValue<int>()).ToList();
         Assert.Equal(Enumerable.Range(0, 5), seen.Order()); // every slot exactly once across the two connections
@@ -213,7 +192,7 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [Fact]
     public async Task EventStreamOfAnUnknownBatchIs404()
     {
-        using var response = await _client.GetAsync($"/batches/{Guid.NewGuid()}/events", Ct);
+        using var response = await Client.GetAsync($"/batches/{Guid.NewGuid()}/events", Ct);
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
@@ -222,7 +201,7 @@ public sealed class ConvenienceTests : IAsyncLifetime
     {
         var key = Guid.NewGuid().ToString("N");
         const string Secret = "s3cret-s3cret-s3cret";
-        var id = await _client.SubmitAsync([_upstream.Url("/ok")], callback: new { url = _upstream.Url($"/hook/{key}"), secret = Secret });
+        var id = await Client.SubmitAsync([Upstream.Url("/ok")], callback: new { url = Upstream.Url($"/hook/{key}"), secret = Secret });
 
         var delivery = await WaitForCallbackAsync(key, accepted: true);
         var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), delivery.Body));
@@ -238,19 +217,19 @@ public sealed class ConvenienceTests : IAsyncLifetime
     public async Task CallbackIsRetriedUntilTheReceiverAcceptsIt()
     {
         var key = Guid.NewGuid().ToString("N");
-        await _client.SubmitAsync([_upstream.Url("/ok")], callback: new { url = _upstream.Url($"/hook/{key}?fail=4"), secret = "another-secret-123" });
+        await Client.SubmitAsync([Upstream.Url("/ok")], callback: new { url = Upstream.Url($"/hook/{key}?fail=4"), secret = "another-secret-123" });
 
         await WaitForCallbackAsync(key, accepted: true);
-        Assert.Equal(5, _upstream.Callbacks.Count(c => c.Key == key));
+        Assert.Equal(5, Upstream.Callbacks.Count(c => c.Key == key));
     }
 
     [Fact]
     public async Task CallbackIsSentWhenTheBatchIsCancelled()
     {
         var key = Guid.NewGuid().ToString("N");
-        var id = await _client.SubmitAsync([_upstream.Url("/hang")], new { timeoutSeconds = 60 },
-            callback: new { url = _upstream.Url($"/hook/{key}"), secret = "cancel-secret-1234" });
-        using var cancel = await _client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        var id = await Client.SubmitAsync([Upstream.Url("/hang")], new { timeoutSeconds = 60 },
+            callback: new { url = Upstream.Url($"/hook/{key}"), secret = "cancel-secret-1234" });
+        using var cancel = await Client.PostAsync($"/batches/{id}/cancel", null, Ct);
 
         var delivery = await WaitForCallbackAsync(key, accepted: true);
         Assert.Equal("batch.cancelled", delivery.Headers["FetchApi-Event"]);
@@ -261,8 +240,8 @@ public sealed class ConvenienceTests : IAsyncLifetime
     [InlineData("http://127.0.0.1:1/hook", "short", "callback.secret")]
     public async Task InvalidCallbackIsAProblemNamingTheField(string url, string secret, string field)
     {
-        var json = System.Text.Json.JsonSerializer.Serialize(new { urls = new[] { _upstream.Url("/ok") }, callback = new { url, secret } });
-        var (status, body, _) = await _client.PostRawAsync("/batches", json);
+        var json = System.Text.Json.JsonSerializer.Serialize(new { urls = new[] { Upstream.Url("/ok") }, callback = new { url, secret } });
+        var (status, body, _) = await Client.PostRawAsync("/batches", json);
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.True(body!["errors"]!.AsObject().ContainsKey(field), body.ToJsonString());
@@ -273,7 +252,7 @@ public sealed class ConvenienceTests : IAsyncLifetime
         var deadline = DateTime.UtcNow + Api.DefaultDeadline;
         while (true)
         {
-            if (_upstream.Callbacks.FirstOrDefault(c => c.Key == key && c.Accepted == accepted) is { } found)
+            if (Upstream.Callbacks.FirstOrDefault(c => c.Key == key && c.Accepted == accepted) is { } found)
             {
                 return found;
             }

@@ -7,32 +7,7 @@ namespace FetchApi.IntegrationTests.Engine;
 /// <summary>What each upstream behaviour becomes in its slot. One factory and one upstream for the class: the tests only read.</summary>
 public sealed class FetchOutcomeTests(FetchOutcomeTests.Fixture fixture) : IClassFixture<FetchOutcomeTests.Fixture>
 {
-    public sealed class Fixture : IAsyncLifetime
-    {
-        public FetchApiFactory Factory { get; } = new(new Dictionary<string, string?>
-        {
-            ["Engine:ConnectTimeout"] = "00:00:02",
-        });
-
-        public UpstreamServer Upstream { get; private set; } = null!;
-        public HttpClient Client { get; private set; } = null!;
-
-        public async ValueTask InitializeAsync()
-        {
-            Upstream = await UpstreamServer.StartAsync();
-            Client = Factory.CreateClient();
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Client?.Dispose();
-            await Factory.DisposeAsync();
-            if (Upstream is not null)
-            {
-                await Upstream.DisposeAsync();
-            }
-        }
-    }
+    public sealed class Fixture() : ServiceWithUpstream(new Dictionary<string, string?> { ["Engine:ConnectTimeout"] = "00:00:02" });
 
     HttpClient Client => fixture.Client;
     UpstreamServer Upstream => fixture.Upstream;

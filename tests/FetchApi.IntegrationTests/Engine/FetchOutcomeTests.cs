@@ -232,4 +232,16 @@ public sealed class FetchOutcomeTests(FetchOutcomeTests.Fixture fixture) : IClas
         Assert.Equal(200, response["statusCode"]!.GetValue<int>());
         Assert.Equal(0, response["contentLength"]!.GetValue<long>());
     }
+
+    [Fact]
+    public async Task IdnHostIsFetchedByItsPunycodeForm()
+    {
+        // *.localhost names are loopback without DNS, so an IDN name can reach the loopback upstream.
+        var url = $"http://b\u00fccher.localhost:{Upstream.BaseAddress.Port}/host";
+        var id = await Client.SubmitAsync([url], new { includeBody = true });
+        var slot = (await Client.ResultsAsync(id))[0];
+
+        Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
+        Assert.Equal($"xn--bcher-kva.localhost:{Upstream.BaseAddress.Port}", slot["response"]!["body"]!.GetValue<string>());
+    }
 }

@@ -43,16 +43,18 @@ public static class TelemetryExtensions
                     metrics.AddOtlpExporter();
                 }
             })
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(FetchTracing.SourceName)
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
-                    .AddHttpClientInstrumentation();
-                if (otlp)
-                {
-                    tracing.AddOtlpExporter();
-                }
-            });
+;
+
+        // Spans are recorded only when something receives them: with no exporter, a tracer would sample and fill an
+        // activity per request and per fetch for nothing, on the hot path.
+        if (otlp)
+        {
+            builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing
+                .AddSource(FetchTracing.SourceName)
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
+                .AddHttpClientInstrumentation()
+                .AddOtlpExporter());
+        }
 
         // ASP.NET Core's "Request starting" lines carry full URLs, query strings included: never at Information.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);

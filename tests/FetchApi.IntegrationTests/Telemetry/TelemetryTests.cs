@@ -142,7 +142,16 @@ public sealed class TelemetryTests
         using var client = factory.CreateClient();
         var key = Guid.NewGuid().ToString("N");
 
-        var id = await client.SubmitAsync([upstream.Url("/ok"), upstream.Url($"/flaky/{key}/1")], new { maxAttempts = 2 });
+        // The client sends its own trace context: the batch span must link to the request that carried it.
+        var clientTrace = ActivityTraceId.CreateRandom();
+        using var post = new HttpRequestMessage(HttpMethod.Post, "/batches")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { urls = new[] { upstream.Url("/ok"), upstream.Url($"/flaky/{key}/1") }, options = new { maxAttempts = 2 } }),
+        };
+        post.Headers.Add("traceparent", $"00-{clientTrace}-{ActivitySpanId.CreateRandom()}-01");
+        using var created = await client.SendAsync(post, Ct);
+        Assert.Equal(HttpStatusCode.Accepted, created.StatusCode);
+        var id = System.Text.Json.Nodes.JsonNode.Parse(await created.Content.ReadAsStringAsync(Ct))!["id"]!.GetValue<Guid>();
         await client.WaitUntilDoneAsync(id);
 
         var deadline = DateTime.UtcNow + Api.DefaultDeadline;
@@ -153,9 +162,11 @@ public sealed class TelemetryTests
             await Task.Delay(20, Ct);
         }
 
-        var post = spans.Single(s => s.Source.Name == "Microsoft.AspNetCore" && s.DisplayName.StartsWith("POST", StringComparison.Ordinal)
-                                     && s.TraceId == batch.Links.Single().Context.TraceId);
-        Assert.Equal(post.SpanId, batch.Links.Single().Context.SpanId);
+        var link = Assert.Single(batch.Links).Context;
+        Assert.Equal(clientTrace, link.TraceId);
+        var request = spans.Single(s => s.Source.Name == "Microsoft.AspNetCore" && s.SpanId == link.SpanId);
+        Assert.Equal(clientTrace, request.TraceId);
+        Assert.NotEqual(clientTrace, batch.TraceId); // a root of its own: it outlives the request
 
         var attempts = spans.Where(s => s.OperationName == "fetchapi.fetch.attempt" && s.ParentSpanId == batch.SpanId).ToList();
         Assert.Equal(3, attempts.Count); // /ok once, the flaky URL twice

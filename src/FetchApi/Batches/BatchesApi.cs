@@ -152,7 +152,12 @@ public static class BatchesApi
             }
         }
 
-        var summary = await services.Store.GetSummaryAsync(created.BatchId, services.Owner, cancellationToken);
+        var summary = await services.Store.GetSummaryAsync(created.BatchId, services.Owner, cancellationToken)
+            ?? new BatchSummary // deleted in the meantime: say what was accepted
+            {
+                Id = created.BatchId, Status = BatchStatus.Cancelled, CreatedAt = now, Options = options,
+                Counts = new BatchCounts(urls.Count, 0, 0, 0, urls.Count),
+            };
         return TypedResults.Accepted(location, summary);
     }
 
@@ -176,11 +181,12 @@ public static class BatchesApi
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(wait);
+        Task change = Task.CompletedTask;
         try
         {
             while (true)
             {
-                var change = services.Notifier.NextChange(id);
+                change = services.Notifier.NextChange(id);
                 if (await services.Store.GetSummaryAsync(id, services.Owner, cancellationToken) is not { } summary)
                 {
                     return null;
@@ -198,6 +204,10 @@ public static class BatchesApi
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return null;
+        }
+        finally
+        {
+            services.Notifier.Forget(id, change);
         }
     }
 
@@ -256,7 +266,7 @@ public static class BatchesApi
             return Problems.NotFound(id);
         }
 
-        var nextQuery = take > 0 && skip + take < page.MatchingSlots
+        var nextQuery = take > 0 && (long)skip + take < page.MatchingSlots
             ? $"offset={skip + take}&limit={take}" + (slotState is null ? "" : $"&state={state!.ToLowerInvariant()}")
             : null;
         return TypedResults.Ok(Details(page, take, nextQuery));
@@ -289,49 +299,57 @@ public static class BatchesApi
     {
         const int PageSize = 500;
         BatchCounts? sent = null;
-        while (true)
+        var change = Task.CompletedTask;
+        try
         {
-            var change = services.Notifier.NextChange(id);
-            if (await services.Store.GetEventsAsync(id, services.Owner, after, PageSize, cancellationToken) is not { } events)
+            while (true)
             {
-                yield break; // deleted meanwhile
-            }
+                change = services.Notifier.NextChange(id);
+                if (await services.Store.GetEventsAsync(id, services.Owner, after, PageSize, cancellationToken) is not { } events)
+                {
+                    yield break; // deleted meanwhile
+                }
 
-            foreach (var (sequence, slot) in events.Slots)
-            {
-                after = sequence;
-                yield return new SseItem<object>(slot, "result") { EventId = Id(after) };
-            }
+                foreach (var (sequence, slot) in events.Slots)
+                {
+                    after = sequence;
+                    yield return new SseItem<object>(slot, "result") { EventId = Id(after) };
+                }
 
-            var summary = events.Summary;
-            if (events.Slots.Count == PageSize)
-            {
-                continue;
-            }
+                var summary = events.Summary;
+                if (events.Slots.Count == PageSize)
+                {
+                    continue;
+                }
 
-            if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
-            {
-                yield return new SseItem<object>(summary, "done") { EventId = Id(after) };
-                yield break;
-            }
+                if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
+                {
+                    yield return new SseItem<object>(summary, "done") { EventId = Id(after) };
+                    yield break;
+                }
 
-            if (summary.Counts != sent)
-            {
-                sent = summary.Counts;
-                yield return new SseItem<object>(summary, "progress") { EventId = Id(after) };
-            }
+                if (summary.Counts != sent)
+                {
+                    sent = summary.Counts;
+                    yield return new SseItem<object>(summary, "progress") { EventId = Id(after) };
+                }
 
-            // Wake on the next write for this batch; every 15 s anyway, so proxies see a live stream.
-            using var heartbeat = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            heartbeat.CancelAfter(TimeSpan.FromSeconds(15));
-            try
-            {
-                await change.WaitAsync(heartbeat.Token);
+                // Wake on the next write for this batch; every 15 s anyway, so proxies see a live stream.
+                using var heartbeat = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                heartbeat.CancelAfter(TimeSpan.FromSeconds(15));
+                try
+                {
+                    await change.WaitAsync(heartbeat.Token);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    sent = null;
+                }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                sent = null;
-            }
+        }
+        finally
+        {
+            services.Notifier.Forget(id, change);
         }
     }
 

@@ -14,6 +14,11 @@ public sealed class BatchNotifier
     public Task NextChange(Guid batchId) =>
         _waiters.GetOrAdd(batchId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>A waiter that stops waiting removes its entry, unless a change already replaced it.</summary>
+    public void Forget(Guid batchId, Task change) =>
+        ((ICollection<KeyValuePair<Guid, TaskCompletionSource>>)_waiters).Remove(
+            _waiters.TryGetValue(batchId, out var waiter) && waiter.Task == change ? new(batchId, waiter) : default);
+
     public void Changed(IEnumerable<Guid> batchIds)
     {
         foreach (var id in batchIds)

@@ -131,7 +131,7 @@ public sealed partial class CallbackDispatcher(
                 request.Headers.Add("FetchApi-Signature", Sign(due.Callback.Secret, body));
                 request.Headers.Add("FetchApi-Event", summary.Status == BatchStatus.Cancelled ? "batch.cancelled" : "batch.completed");
                 request.Headers.Add("FetchApi-Delivery", due.BatchId.ToString());
-                using var response = await client.SendAsync(request, ct);
+                using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
                 return response.IsSuccessStatusCode;
             }, stoppingToken);
         }

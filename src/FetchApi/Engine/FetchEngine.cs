@@ -28,6 +28,7 @@ public sealed partial class FetchEngine(
     readonly Lock _gate = new();
     readonly List<BatchRun> _runs = [];
     readonly Dictionary<Guid, BatchRun> _byId = [];
+    readonly HashSet<(Guid Id, DateTimeOffset At)> _cancelledEarly = [];
     readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
     readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     readonly CancellationTokenSource _abort = new();
@@ -110,7 +111,7 @@ public sealed partial class FetchEngine(
 
         lock (_gate)
         {
-            if (_stopping || pending == 0 || !_byId.TryAdd(batchId, run))
+            if (_stopping || pending == 0 || _cancelledEarly.Any(e => e.Id == batchId) || !_byId.TryAdd(batchId, run))
             {
                 return;
             }
@@ -132,6 +133,10 @@ public sealed partial class FetchEngine(
         {
             if (!_byId.TryGetValue(batchId, out run))
             {
+                // Cancelled (or deleted) between its commit and its Start: Start must not run it.
+                var now = time.GetUtcNow();
+                _cancelledEarly.RemoveWhere(e => now - e.At > TimeSpan.FromMinutes(1));
+                _cancelledEarly.Add((batchId, now));
                 return;
             }
 
@@ -363,15 +368,23 @@ public sealed partial class FetchEngine(
     async Task RefillAsync(BatchRun run)
     {
         await Task.Yield();
-        IReadOnlyList<PendingSlot> page = [];
+        IReadOnlyList<PendingSlot> page;
         try
         {
             page = await store.GetPendingSlotsAsync(run.Id, run.LastLoadedIndex, Window(run.Options) - run.Queued, CancellationToken.None);
         }
         catch (Exception ex)
         {
-            // The scheduler asks again on its next pass.
+            // Nothing was learnt about the store: keep every count, and let the scheduler ask again after a pause.
             LogRefillFailed(ex, run.Id);
+            await Task.Delay(TimeSpan.FromSeconds(1), time);
+            lock (_gate)
+            {
+                run.Refilling = false;
+            }
+
+            Wake();
+            return;
         }
 
         lock (_gate)

@@ -25,13 +25,17 @@ public sealed class Fetcher
 
     static readonly ResiliencePropertyKey<FetchJob> JobKey = new("fetchapi.job");
 
+    static readonly string EmptySha256 = Convert.ToHexStringLower(SHA256.HashData([]));
+
     readonly HttpClient _client;
+    readonly TimeProvider _time;
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
 
     public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time)
     {
         _client = clients.CreateClient(ClientName);
+        _time = time;
         _options = options.Value;
         _pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<AttemptResult>
@@ -83,18 +87,8 @@ public sealed class Fetcher
             return false;
         }
 
-        if (result.RetryAfter is { } retryAfter)
-        {
-            // Beyond the cap we do not sleep: the slot ends with this response. Within it, the whole host waits.
-            if (retryAfter > _options.MaxRetryAfter)
-            {
-                return false;
-            }
-
-            job.OnRetryAfter?.Invoke(retryAfter);
-        }
-
-        return true;
+        // Beyond the cap we do not sleep: the slot ends with this response.
+        return result.RetryAfter is not { } retryAfter || retryAfter <= _options.MaxRetryAfter;
     }
 
     /// <summary>Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot.</summary>
@@ -225,6 +219,15 @@ public sealed class Fetcher
                 continue;
             }
 
+            var retryAfter = RetryAfter(response.Headers.RetryAfter);
+            if (retryAfter is { } wait && wait <= _options.MaxRetryAfter
+                && response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable)
+            {
+                // The host asked everyone to wait, not just this slot: the scheduler holds the host back, whether or not
+                // this slot retries. A wait beyond the cap is not honoured at all: its slots end with the response.
+                job.OnRetryAfter?.Invoke(wait);
+            }
+
             var (length, sha256, body) = await ReadBodyAsync(response, options, ct);
             return new AttemptResult(
                 new FetchResponse
@@ -238,16 +241,16 @@ public sealed class Fetcher
                     Sha256 = sha256,
                     Body = body,
                 },
-                RetryAfter(response.Headers.RetryAfter));
+                retryAfter);
         }
     }
 
-    static TimeSpan? RetryAfter(RetryConditionHeaderValue? header)
+    TimeSpan? RetryAfter(RetryConditionHeaderValue? header)
     {
         var delay = header switch
         {
             { Delta: { } delta } => delta,
-            { Date: { } date } => date - DateTimeOffset.UtcNow,
+            { Date: { } date } => date - _time.GetUtcNow(),
             _ => (TimeSpan?)null,
         };
         return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
@@ -260,6 +263,12 @@ public sealed class Fetcher
 
     static async Task<(long Length, string Sha256, string? Body)> ReadBodyAsync(HttpResponseMessage response, BatchOptions options, CancellationToken ct)
     {
+        if (response.RequestMessage?.Method == HttpMethod.Head)
+        {
+            // A HEAD response declares the length of a body it does not send: nothing to read, nothing to cap.
+            return (0, EmptySha256, null);
+        }
+
         var max = options.MaxBodyBytes;
         if (response.Content.Headers.ContentLength > max)
         {

@@ -20,7 +20,12 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
 
     sealed record Started(Guid BatchId, DateTimeOffset At);
 
-    public ValueTask PostAsync(SlotUpdate update) => _queue.Writer.WriteAsync(update);
+    /// <summary>Queues a result. After <see cref="Complete"/> (a fetch outlived the shutdown timeout) it is dropped: its slot stays pending.</summary>
+    public ValueTask PostAsync(SlotUpdate update)
+    {
+        _queue.Writer.TryWrite(update);
+        return ValueTask.CompletedTask;
+    }
 
     public ValueTask PostStartedAsync(Guid batchId, DateTimeOffset at) => _queue.Writer.WriteAsync(new Started(batchId, at));
 

@@ -15,7 +15,7 @@ namespace FetchApi.Storage;
 /// Timestamps are Unix milliseconds, enums their numbers, options JSON. Owners are compared with <c>IS</c>, so the
 /// open service (owner null) and each API key see only their own batches.
 /// </summary>
-public sealed class SqliteBatchStore : IBatchStore
+public sealed class SqliteBatchStore : IBatchStore, IDisposable
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -28,6 +28,7 @@ public sealed class SqliteBatchStore : IBatchStore
 
     readonly string _connectionString;
     readonly long _busyTimeoutMs;
+    readonly SemaphoreSlim _writes = new(1, 1);
 
     public SqliteBatchStore(IOptions<StorageOptions> options)
     {
@@ -53,9 +54,14 @@ public sealed class SqliteBatchStore : IBatchStore
     // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
     static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
 
-    /// <summary>Runs a write for the API, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
+    /// <summary>
+    /// Runs a write for the API, reporting an unavailable file as <see cref="StoreUnavailableException"/>. Writes take
+    /// turns on an async lock first: SQLite has one writer at a time anyway, and waiting here costs no thread, while
+    /// waiting in SQLite's busy handler would block one.
+    /// </summary>
     async Task<T> WriteGuardedAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
     {
+        await _writes.WaitAsync(ct);
         try
         {
             await using var c = await OpenAsync(ct);
@@ -64,6 +70,38 @@ public sealed class SqliteBatchStore : IBatchStore
         catch (SqliteException e) when (IsUnavailable(e))
         {
             throw new StoreUnavailableException(e);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Runs a read for the API, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
+    async Task<T> ReadGuardedAsync<T>(Func<SqliteConnection, Task<T>> read, CancellationToken ct)
+    {
+        try
+        {
+            await using var c = await OpenAsync(ct);
+            return await read(c);
+        }
+        catch (SqliteException e) when (IsUnavailable(e))
+        {
+            throw new StoreUnavailableException(e);
+        }
+    }
+
+    /// <summary>Runs one of the engine's writes in its turn (see <see cref="WriteGuardedAsync{T}"/>).</summary>
+    async Task<T> ExclusiveAsync<T>(Func<Task<T>> write, CancellationToken ct)
+    {
+        await _writes.WaitAsync(ct);
+        try
+        {
+            return await write();
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 
@@ -180,11 +218,11 @@ public sealed class SqliteBatchStore : IBatchStore
             return new CreateResult(CreateOutcome.Created, batch.Id);
         }, cancellationToken);
 
-    public async Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken)
-    {
-        await using var c = await OpenAsync(cancellationToken);
-        return (await ReadSummaryAsync(c, null, id, owner, cancellationToken))?.Summary;
-    }
+    public Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
+        ReadGuardedAsync(async c =>
+        {
+            return (await ReadSummaryAsync(c, null, id, owner, cancellationToken))?.Summary;
+        }, cancellationToken);
 
     static async Task<(long Seq, BatchSummary Summary)?> ReadSummaryAsync(SqliteConnection c, SqliteTransaction? tx, Guid id, string? owner,
         CancellationToken ct)
@@ -206,63 +244,63 @@ public sealed class SqliteBatchStore : IBatchStore
         Counts = new BatchCounts(r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetInt32(11)),
     };
 
-    public async Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken)
-    {
-        await using var c = await OpenAsync(cancellationToken);
-        // One read transaction: the counts and the slots come from the same snapshot.
-        await using var tx = c.BeginTransaction(deferred: true);
-        if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
+    public Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken) =>
+        ReadGuardedAsync(async c =>
         {
-            return null;
-        }
+            // One read transaction: the counts and the slots come from the same snapshot.
+            await using var tx = c.BeginTransaction(deferred: true);
+            if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
+            {
+                return null;
+            }
 
-        var slots = new List<SlotResult>(Math.Min(limit, summary.Counts.Total));
-        if (limit > 0)
+            var slots = new List<SlotResult>(Math.Min(limit, summary.Counts.Total));
+            if (limit > 0)
+            {
+                await using var command = Command(c, tx,
+                    $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq {(state is null ? "" : "AND state = $state")} " +
+                    "ORDER BY idx LIMIT $limit OFFSET $offset;",
+                    ("$seq", seq), ("$state", (int?)state), ("$limit", limit), ("$offset", offset));
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    slots.Add(ReadSlot(reader));
+                }
+            }
+
+            var counts = summary.Counts;
+            var matching = state switch
+            {
+                null => counts.Total,
+                SlotState.Pending => counts.Pending,
+                SlotState.Fetched => counts.Fetched,
+                SlotState.Failed => counts.Failed,
+                _ => counts.Cancelled,
+            };
+            return new BatchPage(summary, slots, matching);
+        }, cancellationToken);
+
+    public Task<BatchEvents?> GetEventsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken) =>
+        ReadGuardedAsync(async c =>
         {
+            await using var tx = c.BeginTransaction(deferred: true);
+            if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
+            {
+                return null;
+            }
+
             await using var command = Command(c, tx,
-                $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq {(state is null ? "" : "AND state = $state")} " +
-                "ORDER BY idx LIMIT $limit OFFSET $offset;",
-                ("$seq", seq), ("$state", (int?)state), ("$limit", limit), ("$offset", offset));
+                $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq AND done_seq > $after ORDER BY done_seq LIMIT $limit;",
+                ("$seq", seq), ("$after", afterSequence), ("$limit", limit));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var slots = new List<FinalSlot>();
             while (await reader.ReadAsync(cancellationToken))
             {
-                slots.Add(ReadSlot(reader));
+                slots.Add(new FinalSlot(reader.GetInt64(15), ReadSlot(reader)));
             }
-        }
 
-        var counts = summary.Counts;
-        var matching = state switch
-        {
-            null => counts.Total,
-            SlotState.Pending => counts.Pending,
-            SlotState.Fetched => counts.Fetched,
-            SlotState.Failed => counts.Failed,
-            _ => counts.Cancelled,
-        };
-        return new BatchPage(summary, slots, matching);
-    }
-
-    public async Task<BatchEvents?> GetEventsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken)
-    {
-        await using var c = await OpenAsync(cancellationToken);
-        await using var tx = c.BeginTransaction(deferred: true);
-        if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
-        {
-            return null;
-        }
-
-        await using var command = Command(c, tx,
-            $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq AND done_seq > $after ORDER BY done_seq LIMIT $limit;",
-            ("$seq", seq), ("$after", afterSequence), ("$limit", limit));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var slots = new List<FinalSlot>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            slots.Add(new FinalSlot(reader.GetInt64(15), ReadSlot(reader)));
-        }
-
-        return new BatchEvents(summary, slots);
-    }
+            return new BatchEvents(summary, slots);
+        }, cancellationToken);
 
     static SlotResult ReadSlot(SqliteDataReader r) => new()
     {
@@ -285,30 +323,30 @@ public sealed class SqliteBatchStore : IBatchStore
         Error = r.IsDBNull(13) ? null : new FetchError((FetchErrorCode)r.GetInt32(13), r.GetString(14)),
     };
 
-    public async Task<(IReadOnlyList<BatchSummary> Batches, long? NextCursor)> ListAsync(
-        string? owner, BatchStatus? status, int limit, long? before, CancellationToken cancellationToken)
-    {
-        await using var c = await OpenAsync(cancellationToken);
-        await using var command = Command(c, null,
-            $"SELECT {SummaryColumns} FROM batches b WHERE b.owner IS $owner AND b.seq < $before " +
-            $"{(status is null ? "" : "AND b.status = $status")} ORDER BY b.seq DESC LIMIT $limit;",
-            ("$owner", owner), ("$before", before ?? long.MaxValue), ("$status", (int?)status), ("$limit", limit + 1));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var list = new List<BatchSummary>();
-        long lastSeq = 0;
-        while (await reader.ReadAsync(cancellationToken))
+    public Task<(IReadOnlyList<BatchSummary> Batches, long? NextCursor)> ListAsync(
+        string? owner, BatchStatus? status, int limit, long? before, CancellationToken cancellationToken) =>
+        ReadGuardedAsync<(IReadOnlyList<BatchSummary>, long?)>(async c =>
         {
-            if (list.Count == limit)
+            await using var command = Command(c, null,
+                $"SELECT {SummaryColumns} FROM batches b WHERE b.owner IS $owner AND b.seq < $before " +
+                $"{(status is null ? "" : "AND b.status = $status")} ORDER BY b.seq DESC LIMIT $limit;",
+                ("$owner", owner), ("$before", before ?? long.MaxValue), ("$status", (int?)status), ("$limit", limit + 1));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var list = new List<BatchSummary>();
+            long lastSeq = 0;
+            while (await reader.ReadAsync(cancellationToken))
             {
-                return (list, lastSeq);
+                if (list.Count == limit)
+                {
+                    return (list, lastSeq);
+                }
+
+                lastSeq = reader.GetInt64(0);
+                list.Add(ReadSummary(reader));
             }
 
-            lastSeq = reader.GetInt64(0);
-            list.Add(ReadSummary(reader));
-        }
-
-        return (list, null);
-    }
+            return (list, null);
+        }, cancellationToken);
 
     public Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, string? owner, DateTimeOffset now,
         CancellationToken cancellationToken) =>
@@ -360,7 +398,11 @@ public sealed class SqliteBatchStore : IBatchStore
             return true;
         }, cancellationToken);
 
-    public async Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results,
+    public Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started,
+        DateTimeOffset now, CancellationToken cancellationToken) =>
+        ExclusiveAsync(() => WriteCoreAsync(results, started, now, cancellationToken), cancellationToken);
+
+    async Task<WriteResult> WriteCoreAsync(IReadOnlyList<SlotUpdate> results,
         IReadOnlyList<(Guid BatchId, DateTimeOffset At)> started, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
@@ -514,7 +556,11 @@ public sealed class SqliteBatchStore : IBatchStore
         return list;
     }
 
-    public async Task RecordCallbackAsync(Guid id, CallbackState state, int attempts, DateTimeOffset? nextAttemptAt,
+    public Task RecordCallbackAsync(Guid id, CallbackState state, int attempts, DateTimeOffset? nextAttemptAt,
+        CancellationToken cancellationToken) =>
+        ExclusiveAsync(() => RecordCallbackCoreAsync(id, state, attempts, nextAttemptAt, cancellationToken), cancellationToken);
+
+    async Task<bool> RecordCallbackCoreAsync(Guid id, CallbackState state, int attempts, DateTimeOffset? nextAttemptAt,
         CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
@@ -522,9 +568,13 @@ public sealed class SqliteBatchStore : IBatchStore
             "UPDATE batches SET callback_state = $state, callback_attempts = $attempts, callback_next_at = $next WHERE id = $id;",
             cancellationToken, ("$id", id.ToString()), ("$state", (int)state), ("$attempts", attempts),
             ("$next", nextAttemptAt is { } next ? Ms(next) : null));
+        return true;
     }
 
-    public async Task<int> DeleteEndedBeforeAsync(DateTimeOffset endedBefore, int limit, CancellationToken cancellationToken)
+    public Task<int> DeleteEndedBeforeAsync(DateTimeOffset endedBefore, int limit, CancellationToken cancellationToken) =>
+        ExclusiveAsync(() => DeleteEndedBeforeCoreAsync(endedBefore, limit, cancellationToken), cancellationToken);
+
+    async Task<int> DeleteEndedBeforeCoreAsync(DateTimeOffset endedBefore, int limit, CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
@@ -552,12 +602,17 @@ public sealed class SqliteBatchStore : IBatchStore
         return seqs.Count;
     }
 
-    public async Task CheckAsync(CancellationToken cancellationToken)
+    public Task CheckAsync(CancellationToken cancellationToken) => ExclusiveAsync(() => CheckCoreAsync(cancellationToken), cancellationToken);
+
+    async Task<bool> CheckCoreAsync(CancellationToken cancellationToken)
     {
         await using var c = await OpenAsync(cancellationToken);
         await using var tx = c.BeginTransaction(deferred: false);
         await ExecuteAsync(c, tx, "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, $now);", cancellationToken,
             ("$now", Ms(DateTimeOffset.UtcNow)));
         await tx.CommitAsync(cancellationToken);
+        return true;
     }
+
+    public void Dispose() => _writes.Dispose();
 }

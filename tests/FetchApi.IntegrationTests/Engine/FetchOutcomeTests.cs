@@ -244,4 +244,30 @@ public sealed class FetchOutcomeTests(FetchOutcomeTests.Fixture fixture) : IClas
         Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
         Assert.Equal($"xn--bcher-kva.localhost:{Upstream.BaseAddress.Port}", slot["response"]!["body"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task HeadOfAResourceLargerThanTheCapIsFetched()
+    {
+        // HEAD declares a length it does not send: there is nothing to cap.
+        var id = await Client.SubmitAsync([Upstream.Url("/bytes/5000000")], new { method = "HEAD", maxBodyBytes = 1000 });
+        var slot = (await Client.ResultsAsync(id))[0];
+
+        Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
+        Assert.Equal(0, slot["response"]!["contentLength"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task RetryAfterHoldsTheWholeHostEvenWhenTheSlotDoesNotRetry()
+    {
+        await using var upstream = await UpstreamServer.StartAsync(); // its own host: the hold must not slow other tests
+        var (first, second) = (Key(), Key());
+        var id = await Client.SubmitAsync([upstream.Url($"/retry-after/{first}/1"), upstream.Url($"/flaky/{second}/0")],
+            new { maxAttempts = 1, concurrency = 1 });
+        var slots = await Client.ResultsAsync(id);
+
+        Assert.Equal(("fetched", 429), (slots[0].State(), slots[0].StatusCode()));
+        Assert.Equal(("fetched", 200), (slots[1].State(), slots[1].StatusCode()));
+        var gap = upstream.Hits(second)[0] - upstream.Hits(first)[0];
+        Assert.True(gap >= TimeSpan.FromSeconds(0.95), $"the next request to the host came after {gap.TotalMilliseconds} ms");
+    }
 }

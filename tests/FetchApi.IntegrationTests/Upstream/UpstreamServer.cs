@@ -167,11 +167,14 @@ public sealed class UpstreamServer : IAsyncDisposable
         app.MapGet("/loop", () => Results.Redirect("/loop"));
 
         // n bytes with Content-Length, or chunked (no Content-Length).
-        app.MapGet("/bytes/{n:int}", async (int n, HttpResponse response) =>
+        app.MapMethods("/bytes/{n:int}", ["GET", "HEAD"], async (int n, HttpRequest request, HttpResponse response) =>
         {
             response.ContentType = "application/octet-stream";
             response.ContentLength = n;
-            await WriteBytesAsync(response, n);
+            if (request.Method == "GET")
+            {
+                await WriteBytesAsync(response, n);
+            }
         });
         app.MapGet("/chunked/{n:int}", async (int n, HttpResponse response) =>
         {

@@ -35,13 +35,16 @@ public static class OpenApi
                 Description = "An API key from Security:ApiKeys, sent as 'Authorization: Bearer <key>'. Not needed when no keys are configured.",
             });
             o.OperationFilter<BearerRequirementFilter>();
+            o.DocumentFilter<TagDescriptionsFilter>();
         });
         return builder;
     }
 
     public static WebApplication UseFetchOpenApi(this WebApplication app)
     {
-        app.UseSwagger();
+        // The server is whatever address the document was fetched from, so generated clients and "Try it out" agree.
+        app.UseSwagger(o => o.PreSerializeFilters.Add((document, request) =>
+            document.Servers = [new OpenApiServer { Url = $"{request.Scheme}://{request.Host.Value}{request.PathBase}" }]));
         app.UseSwaggerUI(o =>
         {
             o.SwaggerEndpoint("/swagger/v1/swagger.json", "FetchApi v1");
@@ -62,6 +65,15 @@ public static class OpenApi
                 operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
             }
         }
+    }
+
+    sealed class TagDescriptionsFilter : IDocumentFilter
+    {
+        public void Apply(OpenApiDocument swaggerDoc, DocumentFilterContext context) =>
+            swaggerDoc.Tags = new HashSet<OpenApiTag>
+            {
+                new() { Name = "Batches", Description = "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches." },
+            };
     }
 
     /// <summary>An example body that works as shown in "Try it out".</summary>

@@ -152,12 +152,14 @@ public static class BatchesApi
             }
         }
 
-        var summary = await services.Store.GetSummaryAsync(created.BatchId, services.Owner, cancellationToken)
-            ?? new BatchSummary // deleted in the meantime: say what was accepted
+        // A new batch is described from what was just stored; a replayed one is read back as it is now.
+        var summary = created.Outcome == CreateOutcome.Created
+            ? new BatchSummary
             {
-                Id = created.BatchId, Status = BatchStatus.Cancelled, CreatedAt = now, Options = options,
-                Counts = new BatchCounts(urls.Count, 0, 0, 0, urls.Count),
-            };
+                Id = batch.Id, Status = BatchStatus.Queued, CreatedAt = now, Options = options,
+                Counts = new BatchCounts(urls.Count, urls.Count, 0, 0, 0),
+            }
+            : await services.Store.GetSummaryAsync(created.BatchId, services.Owner, cancellationToken);
         return TypedResults.Accepted(location, summary);
     }
 

@@ -36,6 +36,7 @@ public static class OpenApi
             });
             o.OperationFilter<BearerRequirementFilter>();
             o.DocumentFilter<TagDescriptionsFilter>();
+            o.OperationFilter<QueryParameterTypesFilter>();
         });
         return builder;
     }
@@ -63,6 +64,33 @@ public static class OpenApi
             if (context.ApiDescription.RelativePath?.StartsWith("batches", StringComparison.Ordinal) == true)
             {
                 operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Query values are bound as strings so that a bad one is a 400 naming the parameter; the document still gives
+    /// their real types, so generated clients take numbers, booleans and enums.
+    /// </summary>
+    sealed class QueryParameterTypesFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+            {
+                if (parameter.In != ParameterLocation.Query)
+                {
+                    continue;
+                }
+
+                parameter.Schema = parameter.Name switch
+                {
+                    "offset" or "limit" => new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "0" },
+                    "results" => new OpenApiSchema { Type = JsonSchemaType.Boolean, Default = System.Text.Json.Nodes.JsonValue.Create(true) },
+                    "state" => new OpenApiSchemaReference(nameof(Model.SlotState), context.Document),
+                    "status" => new OpenApiSchemaReference(nameof(Model.BatchStatus), context.Document),
+                    _ => parameter.Schema,
+                };
             }
         }
     }

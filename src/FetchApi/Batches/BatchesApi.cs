@@ -106,12 +106,6 @@ public static class BatchesApi
         }
 
         var urls = request.Urls!.Select(u => u!).ToList();
-        if (!services.Engine.HasRoomFor(urls.Count))
-        {
-            http.Response.Headers.RetryAfter = "30";
-            return Problems.Create(StatusCodes.Status503ServiceUnavailable, "backlog_full", "The fetch backlog is full",
-                $"The engine already holds {services.Engine.Backlog} URLs waiting to be fetched; retry after 30 s.");
-        }
 
         var options = (request.Options ?? new BatchOptionsRequest()).Resolve(services.Limits.Value);
         // Millisecond precision, as stored: the 202 body and later reads agree.
@@ -123,9 +117,13 @@ public static class BatchesApi
             : new IdempotencyKey(idempotencyKey, Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request))),
                 IdempotencyLifetime);
 
-        var created = await services.Store.CreateAsync(batch, key, cancellationToken);
+        var created = await services.Store.CreateAsync(batch, key, () => services.Engine.HasRoomFor(urls.Count), cancellationToken);
         switch (created.Outcome)
         {
+            case CreateOutcome.NotAdmitted:
+                http.Response.Headers.RetryAfter = "30";
+                return Problems.Create(StatusCodes.Status503ServiceUnavailable, "backlog_full", "The fetch backlog is full",
+                    $"The engine already holds {services.Engine.Backlog} URLs waiting to be fetched; retry after 30 s.");
             case CreateOutcome.KeyReusedWithDifferentRequest:
                 return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "The Idempotency-Key was used for another request",
                     $"This key created batch {created.BatchId} from a different body within the last 24 h. Use a new key for a new batch.");

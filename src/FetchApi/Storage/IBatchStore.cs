@@ -12,7 +12,7 @@ public sealed record NewBatch(Guid Id, DateTimeOffset CreatedAt, BatchOptions Op
 /// <summary>An <c>Idempotency-Key</c> with a fingerprint of the request it came with.</summary>
 public sealed record IdempotencyKey(string Key, string RequestHash, TimeSpan Lifetime);
 
-public enum CreateOutcome { Created, Replayed, KeyReusedWithDifferentRequest }
+public enum CreateOutcome { Created, Replayed, KeyReusedWithDifferentRequest, NotAdmitted }
 
 /// <summary>What a create did: stored the batch, or found the one an earlier request with the same key created.</summary>
 public sealed record CreateResult(CreateOutcome Outcome, Guid BatchId);
@@ -61,8 +61,10 @@ public interface IBatchStore
     /// <summary>
     /// Stores a batch and all its slots in one transaction. With an idempotency key already used by this owner within
     /// its lifetime, stores nothing and returns the earlier batch (same request) or a conflict (different request).
+    /// Otherwise <paramref name="admit"/> decides whether a new batch may be stored (the engine's backlog bound), so
+    /// that a retry of an accepted request is replayed even when new work is refused.
     /// </summary>
-    Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, CancellationToken cancellationToken);
+    Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, Func<bool> admit, CancellationToken cancellationToken);
 
     Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken);
 

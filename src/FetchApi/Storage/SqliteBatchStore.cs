@@ -162,7 +162,7 @@ public sealed class SqliteBatchStore : IBatchStore, IDisposable
         await tx.CommitAsync(cancellationToken);
     }
 
-    public Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, CancellationToken cancellationToken) =>
+    public Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, Func<bool> admit, CancellationToken cancellationToken) =>
         WriteGuardedAsync(async c =>
         {
             // IMMEDIATE: the key lookup and the insert are one atomic step, even for two requests with the same key.
@@ -182,6 +182,11 @@ public sealed class SqliteBatchStore : IBatchStore, IDisposable
                         reader.GetString(0) == idempotencyKey.RequestHash ? CreateOutcome.Replayed : CreateOutcome.KeyReusedWithDifferentRequest,
                         earlier);
                 }
+            }
+
+            if (!admit())
+            {
+                return new CreateResult(CreateOutcome.NotAdmitted, batch.Id);
             }
 
             await using var insert = Command(c, tx,

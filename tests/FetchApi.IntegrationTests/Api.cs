@@ -38,6 +38,20 @@ public static class Api
         Assert.True(N("total") == N("pending") + N("fetched") + N("failed") + N("cancelled"), $"counts do not add up: {counts.ToJsonString()}");
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds, or fails with <paramref name="failure"/> at the deadline.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string failure, TimeSpan? deadline = null)
+    {
+        var until = DateTime.UtcNow + (deadline ?? DefaultDeadline);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < until, failure);
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
+    public static Task EventuallyAsync(Func<bool> condition, string failure, TimeSpan? deadline = null) =>
+        EventuallyAsync(() => Task.FromResult(condition()), failure, deadline);
+
     /// <summary>Polls the summary until the batch is completed or cancelled, or fails at the deadline.</summary>
     public static async Task<JsonObject> WaitUntilDoneAsync(this HttpClient client, Guid id, TimeSpan? deadline = null)
     {

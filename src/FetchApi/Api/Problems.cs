@@ -23,6 +23,21 @@ public static class Problems
         TypedResults.ValidationProblem(errors, title: "The request has invalid fields",
             extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
 
+    /// <summary>
+    /// Writes a problem response where no typed result can be returned (exception handlers, authentication challenges,
+    /// the rate limiter's rejection callback).
+    /// </summary>
+    public static ValueTask<bool> WriteAsync(HttpContext http, int status, string code, string title, string detail, Exception? exception = null)
+    {
+        http.Response.StatusCode = status;
+        return http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail, Extensions = { ["code"] = code } },
+        });
+    }
+
     static string CodeFor(int status) => status switch
     {
         400 => "bad_request",
@@ -76,7 +91,7 @@ public static class Problems
 }
 
 /// <summary>The store cannot take writes (locked, disk full, read-only): 503 with Retry-After, so clients come back.</summary>
-sealed class StoreUnavailableExceptionHandler(IProblemDetailsService problems) : IExceptionHandler
+sealed class StoreUnavailableExceptionHandler : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -85,20 +100,9 @@ sealed class StoreUnavailableExceptionHandler(IProblemDetailsService problems) :
             return false;
         }
 
-        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         httpContext.Response.Headers.RetryAfter = "5";
-        return await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = httpContext,
-            Exception = exception,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "The store cannot accept writes right now",
-                Detail = "Nothing was stored. Retry after 5 s.",
-                Extensions = { ["code"] = "store_unavailable" },
-            },
-        });
+        return await Problems.WriteAsync(httpContext, StatusCodes.Status503ServiceUnavailable, "store_unavailable",
+            "The store cannot accept writes right now", "Nothing was stored. Retry after 5 s.", exception);
     }
 }
 

@@ -1,7 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using FetchApi.Security;
 using FetchApi.Telemetry;
@@ -55,18 +54,8 @@ public static class RateLimitingExtensions
                 http.RequestServices.GetRequiredService<FetchMetrics>().RateLimited(
                     http.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName);
                 http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                var problems = http.RequestServices.GetRequiredService<IProblemDetailsService>();
-                await problems.WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = http,
-                    ProblemDetails = new ProblemDetails
-                    {
-                        Status = StatusCodes.Status429TooManyRequests,
-                        Title = "Too many requests",
-                        Detail = $"This client sent more requests than its limit allows; retry after {seconds} s.",
-                        Extensions = { ["code"] = "rate_limited" },
-                    },
-                });
+                await Problems.WriteAsync(http, StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
+                    $"This client sent more requests than its limit allows; retry after {seconds} s.");
             };
         });
         return builder;

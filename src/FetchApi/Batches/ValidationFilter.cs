@@ -1,3 +1,4 @@
+using FetchApi.Api;
 using FluentValidation;
 
 namespace FetchApi.Batches;
@@ -12,8 +13,7 @@ public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilt
             var result = await validator.ValidateAsync(argument, context.HttpContext.RequestAborted);
             if (!result.IsValid)
             {
-                return TypedResults.ValidationProblem(result.ToDictionary(),
-                    title: "The request has invalid fields", extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+                return Problems.Validation(new Dictionary<string, string[]>(result.ToDictionary()));
             }
         }
 

@@ -15,9 +15,13 @@ public sealed class BatchNotifier
         _waiters.GetOrAdd(batchId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     /// <summary>A waiter that stops waiting removes its entry, unless a change already replaced it.</summary>
-    public void Forget(Guid batchId, Task change) =>
-        ((ICollection<KeyValuePair<Guid, TaskCompletionSource>>)_waiters).Remove(
-            _waiters.TryGetValue(batchId, out var waiter) && waiter.Task == change ? new(batchId, waiter) : default);
+    public void Forget(Guid batchId, Task change)
+    {
+        if (_waiters.TryGetValue(batchId, out var waiter) && waiter.Task == change)
+        {
+            _waiters.TryRemove(KeyValuePair.Create(batchId, waiter)); // only if no change replaced it meanwhile
+        }
+    }
 
     public void Changed(IEnumerable<Guid> batchIds)
     {

@@ -169,7 +169,7 @@ public sealed partial class FetchEngine(
             if (first.Count == 0)
             {
                 // Every slot is final but the status was not updated yet: a write for the batch completes it.
-                await writer.PostStartedAsync(batch.Id, time.GetUtcNow());
+                writer.PostStarted(batch.Id, time.GetUtcNow());
                 continue;
             }
 
@@ -204,7 +204,7 @@ public sealed partial class FetchEngine(
                     if (!item.Run.Started)
                     {
                         item.Run.Started = true;
-                        await writer.PostStartedAsync(item.Run.Id, time.GetUtcNow());
+                        writer.PostStarted(item.Run.Id, time.GetUtcNow());
                     }
 
                     _ = RunAsync(item);
@@ -502,7 +502,7 @@ public sealed partial class FetchEngine(
         if (result.State != SlotState.Cancelled)
         {
             metrics.Fetched(result);
-            await writer.PostAsync(new SlotUpdate(run.Id, result));
+            writer.Post(new SlotUpdate(run.Id, result));
         }
     }
 

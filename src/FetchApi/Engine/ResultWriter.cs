@@ -20,14 +20,14 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
 
     sealed record Started(Guid BatchId, DateTimeOffset At);
 
-    /// <summary>Queues a result. After <see cref="Complete"/> (a fetch outlived the shutdown timeout) it is dropped: its slot stays pending.</summary>
-    public ValueTask PostAsync(SlotUpdate update)
-    {
-        _queue.Writer.TryWrite(update);
-        return ValueTask.CompletedTask;
-    }
+    // The queue is unbounded, so posting never waits. After Complete (a fetch outlived the shutdown timeout) a post is
+    // dropped: its slot stays pending and is fetched again after the restart.
 
-    public ValueTask PostStartedAsync(Guid batchId, DateTimeOffset at) => _queue.Writer.WriteAsync(new Started(batchId, at));
+    /// <summary>Queues a final slot result.</summary>
+    public void Post(SlotUpdate update) => _queue.Writer.TryWrite(update);
+
+    /// <summary>Queues the moment a batch's first fetch started.</summary>
+    public void PostStarted(Guid batchId, DateTimeOffset at) => _queue.Writer.TryWrite(new Started(batchId, at));
 
     /// <summary>Called by the engine once no more results can come; the writer drains what is queued and stops.</summary>
     public void Complete() => _queue.Writer.TryComplete();

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Mvc;
+using FetchApi.Api;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Security;
@@ -49,8 +49,7 @@ public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    IOptions<ApiKeyOptions> keys,
-    IProblemDetailsService problems) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    IOptions<ApiKeyOptions> keys) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
 
@@ -91,19 +90,9 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = "Bearer";
-        await problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status401Unauthorized,
-                Title = "A valid API key is required",
-                Detail = "Send 'Authorization: Bearer <key>' with a key from Security:ApiKeys.",
-                Extensions = { ["code"] = "unauthorized" },
-            },
-        });
+        await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "unauthorized", "A valid API key is required",
+            "Send 'Authorization: Bearer <key>' with a key from Security:ApiKeys.");
     }
 }
 

@@ -2,21 +2,4 @@
 namespace FetchApi.IntegrationTests.ApiTests;
 
 /// <summary>The service with its default settings, shared by tests that only read (documents, health, routing).</summary>
-public sealed class ServiceFixture : IAsyncLifetime
-{
-    public FetchApiFactory Factory { get; } = new();
-
-    public HttpClient Client { get; private set; } = null!;
-
-    public ValueTask InitializeAsync()
-    {
-        Client = Factory.CreateClient();
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await Factory.DisposeAsync();
-    }
-}
+public sealed class ServiceFixture() : ServiceWithUpstream;

@@ -107,12 +107,10 @@ public sealed class BatchLifecycleTests() : ServiceWithUpstream
         var urls = new[] { Upstream.Url("/ok") }.Concat(Enumerable.Range(0, 6).Select(i => Upstream.Url($"/hang?group=c&i={i}")));
         var id = await Client.SubmitAsync(urls, new { concurrency = 3, timeoutSeconds = 60 });
 
-        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while (Upstream.InFlight("c") < 2 || (await Client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the batch never got going");
-            await Task.Delay(20, Ct);
-        }
+        await Api.EventuallyAsync(
+            async () => Upstream.InFlight("c") >= 2
+                        && (await Client.GetJsonAsync($"/batches/{id}?results=false"))["counts"]!["fetched"]!.GetValue<int>() >= 1,
+            "the batch never got going");
 
         using var cancel = await Client.PostAsync($"/batches/{id}/cancel", null, Ct);
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
@@ -122,11 +120,7 @@ public sealed class BatchLifecycleTests() : ServiceWithUpstream
             summary["counts"]!["pending"]!.GetValue<int>()));
 
         // The hanging requests were aborted, not left to run into their 60 s timeout.
-        while (Upstream.InFlight("c") > 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "fetches in flight were not aborted");
-            await Task.Delay(20, Ct);
-        }
+        await Api.EventuallyAsync(() => Upstream.InFlight("c") == 0, "fetches in flight were not aborted");
 
         var slots = await Client.ResultsAsync(id);
         Assert.Equal("fetched", slots[0].State());

@@ -9,35 +9,16 @@ namespace FetchApi.IntegrationTests.Batches;
 /// One service with small limits, so that each limit is easy to cross, and a loopback upstream for the URLs that are valid.
 /// The tests only read state (every batch they create is their own), so they share it.
 /// </summary>
-public sealed class SmallLimitsFixture : IAsyncLifetime
+public sealed class SmallLimitsFixture() : ServiceWithUpstream(new Dictionary<string, string?>
+{
+    ["Batches:MaxUrlsPerBatch"] = $"{SmallLimitsFixture.MaxUrlsPerBatch}",
+    ["Batches:MaxUrlLength"] = $"{SmallLimitsFixture.MaxUrlLength}",
+    ["Batches:MaxRequestBodyBytes"] = $"{SmallLimitsFixture.MaxRequestBodyBytes}",
+})
 {
     public const int MaxUrlsPerBatch = 3;
     public const int MaxUrlLength = 64;
     public const int MaxRequestBodyBytes = 2048;
-
-    public FetchApiFactory Factory { get; } = new(new Dictionary<string, string?>
-    {
-        ["Batches:MaxUrlsPerBatch"] = $"{MaxUrlsPerBatch}",
-        ["Batches:MaxUrlLength"] = $"{MaxUrlLength}",
-        ["Batches:MaxRequestBodyBytes"] = $"{MaxRequestBodyBytes}",
-    });
-
-    public UpstreamServer Upstream { get; private set; } = null!;
-
-    public HttpClient Client { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        Upstream = await UpstreamServer.StartAsync();
-        Client = Factory.CreateClient();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await Factory.DisposeAsync();
-        await Upstream.DisposeAsync();
-    }
 }
 
 /// <summary>Every malformed request gets a 4xx RFC 9457 problem that names what was wrong; none gets a 500.</summary>

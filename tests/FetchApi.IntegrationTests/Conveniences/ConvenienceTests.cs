@@ -249,16 +249,9 @@ public sealed class ConvenienceTests() : ServiceWithUpstream(new Dictionary<stri
 
     async Task<UpstreamServer.ReceivedCallback> WaitForCallbackAsync(string key, bool accepted)
     {
-        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while (true)
-        {
-            if (Upstream.Callbacks.FirstOrDefault(c => c.Key == key && c.Accepted == accepted) is { } found)
-            {
-                return found;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"no callback for {key}");
-            await Task.Delay(25, Ct);
-        }
+        UpstreamServer.ReceivedCallback? found = null;
+        await Api.EventuallyAsync(() => (found = Upstream.Callbacks.FirstOrDefault(c => c.Key == key && c.Accepted == accepted)) is not null,
+            $"no callback for {key}");
+        return found!;
     }
 }

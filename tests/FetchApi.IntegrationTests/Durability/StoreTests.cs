@@ -54,12 +54,7 @@ public sealed class StoreTests
         {
             Execute(locker, "BEGIN IMMEDIATE;");
             // Hold the lock while fetches finish: the writer must keep their results and retry.
-            var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-            while (upstream.Requests < 20)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the engine stopped fetching while the store was locked");
-                await Task.Delay(20, TestContext.Current.CancellationToken);
-            }
+            await Api.EventuallyAsync(() => upstream.Requests >= 20, "the engine stopped fetching while the store was locked");
 
             Execute(locker, "ROLLBACK;");
         }
@@ -97,18 +92,11 @@ public sealed class StoreTests
         var id = await client.SubmitAsync([upstream.Url("/ok")]);
         await client.WaitUntilDoneAsync(id);
 
-        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while (true)
+        await Api.EventuallyAsync(async () =>
         {
             using var response = await client.GetAsync($"/batches/{id}", TestContext.Current.CancellationToken);
-            if (response.StatusCode == HttpStatusCode.NotFound)
-            {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the batch outlived its retention");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+            return response.StatusCode == HttpStatusCode.NotFound;
+        }, "the batch outlived its retention");
     }
 
     [Fact]

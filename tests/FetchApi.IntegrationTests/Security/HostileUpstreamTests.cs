@@ -9,23 +9,7 @@ namespace FetchApi.IntegrationTests.Security;
 /// </summary>
 public sealed class HostileUpstreamTests(HostileUpstreamTests.Fixture fixture) : IClassFixture<HostileUpstreamTests.Fixture>
 {
-    public sealed class Fixture : IAsyncLifetime
-    {
-        public FetchApiFactory Factory { get; } = new();
-        public HttpClient Client { get; private set; } = null!;
-
-        public ValueTask InitializeAsync()
-        {
-            Client = Factory.CreateClient();
-            return ValueTask.CompletedTask;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Client?.Dispose();
-            await Factory.DisposeAsync();
-        }
-    }
+    public sealed class Fixture() : ServiceWithUpstream;
 
     HttpClient Client => fixture.Client;
 

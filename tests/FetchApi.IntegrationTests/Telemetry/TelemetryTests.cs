@@ -59,12 +59,7 @@ public sealed class TelemetryTests
         await client.WaitUntilDoneAsync(id);
 
         // The writer counts completion after its commit, which the poll can overtake: wait for the count.
-        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        while (measurements.Sum("fetchapi.batches", "status", "completed") < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no completed batch was counted");
-            await Task.Delay(20, Ct);
-        }
+        await Api.EventuallyAsync(() => measurements.Sum("fetchapi.batches", "status", "completed") >= 1, "no completed batch was counted");
 
         Assert.Equal(3, measurements.Sum("fetchapi.fetches", "outcome", "fetched"));
         Assert.Equal(1, measurements.Sum("fetchapi.fetches", "error.code", "connection_refused"));
@@ -154,13 +149,11 @@ public sealed class TelemetryTests
         var id = System.Text.Json.Nodes.JsonNode.Parse(await created.Content.ReadAsStringAsync(Ct))!["id"]!.GetValue<Guid>();
         await client.WaitUntilDoneAsync(id);
 
-        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
-        Activity? batch;
-        while ((batch = spans.FirstOrDefault(s => s.OperationName == "fetchapi.batch" && (string?)s.GetTagItem("fetchapi.batch.id") == id.ToString())) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no batch span");
-            await Task.Delay(20, Ct);
-        }
+        Activity? batch = null;
+        await Api.EventuallyAsync(
+            () => (batch = spans.FirstOrDefault(s => s.OperationName == "fetchapi.batch" && (string?)s.GetTagItem("fetchapi.batch.id") == id.ToString())) is not null,
+            "no batch span");
+        Assert.NotNull(batch);
 
         var link = Assert.Single(batch.Links).Context;
         Assert.Equal(clientTrace, link.TraceId);

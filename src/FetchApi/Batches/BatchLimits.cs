@@ -18,13 +18,13 @@ public sealed class BatchLimits
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")] public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
     [Range(1, 100)] public int DefaultMaxAttempts { get; set; } = 3;
-    [Range(1, 100)] public int MaxMaxAttempts { get; set; } = 10;
+    [Range(1, 100)] public int MaxAttemptsLimit { get; set; } = 10;
 
     [Range(0, 1L << 32)] public long DefaultMaxBodyBytes { get; set; } = 1L * 1024 * 1024;
-    [Range(0, 1L << 32)] public long MaxMaxBodyBytes { get; set; } = 10L * 1024 * 1024;
+    [Range(0, 1L << 32)] public long MaxBodyBytesLimit { get; set; } = 10L * 1024 * 1024;
 
     [Range(0, 100)] public int DefaultMaxRedirects { get; set; } = 5;
-    [Range(0, 100)] public int MaxMaxRedirects { get; set; } = 20;
+    [Range(0, 100)] public int MaxRedirectsLimit { get; set; } = 20;
 
     /// <summary>Most result slots in one page of <c>GET /batches/{id}</c>.</summary>
     [Range(1, 100_000)] public int MaxPageSize { get; set; } = 1000;

@@ -70,13 +70,13 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
             .GreaterThan(0)
             .LessThanOrEqualTo(limits.MaxTimeout.TotalSeconds)
             .When(o => o.TimeoutSeconds is not null);
-        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, limits.MaxMaxAttempts).When(o => o.MaxAttempts is not null);
+        RuleFor(o => o.MaxAttempts).InclusiveBetween(1, limits.MaxAttemptsLimit).When(o => o.MaxAttempts is not null);
         RuleFor(o => o.Method)
             .Must(m => m!.Equals("GET", StringComparison.OrdinalIgnoreCase) || m.Equals("HEAD", StringComparison.OrdinalIgnoreCase))
             .WithMessage("'method' must be GET or HEAD.")
             .When(o => o.Method is not null);
-        RuleFor(o => o.MaxBodyBytes).InclusiveBetween(0, limits.MaxMaxBodyBytes).When(o => o.MaxBodyBytes is not null);
-        RuleFor(o => o.MaxRedirects).InclusiveBetween(0, limits.MaxMaxRedirects).When(o => o.MaxRedirects is not null);
+        RuleFor(o => o.MaxBodyBytes).InclusiveBetween(0, limits.MaxBodyBytesLimit).When(o => o.MaxBodyBytes is not null);
+        RuleFor(o => o.MaxRedirects).InclusiveBetween(0, limits.MaxRedirectsLimit).When(o => o.MaxRedirects is not null);
         RuleFor(o => o.Headers)
             .Must(h => h!.Count <= MaxHeaders).WithMessage($"At most {MaxHeaders} headers are allowed.")
             .When(o => o.Headers is not null);

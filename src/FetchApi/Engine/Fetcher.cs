@@ -219,7 +219,7 @@ public sealed class Fetcher
                 continue;
             }
 
-            var retryAfter = RetryAfter(response.Headers.RetryAfter);
+            var retryAfter = RetryAfter.Delay(response.Headers.RetryAfter, _time.GetUtcNow());
             if (retryAfter is { } wait && wait <= _options.MaxRetryAfter
                 && response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable)
             {
@@ -243,17 +243,6 @@ public sealed class Fetcher
                 },
                 retryAfter);
         }
-    }
-
-    TimeSpan? RetryAfter(RetryConditionHeaderValue? header)
-    {
-        var delay = header switch
-        {
-            { Delta: { } delta } => delta,
-            { Date: { } date } => date - _time.GetUtcNow(),
-            _ => (TimeSpan?)null,
-        };
-        return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
     }
 
     static bool SameOrigin(Uri a, Uri b) =>

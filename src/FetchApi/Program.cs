@@ -1,6 +1,8 @@
-using FetchApi.Api;
 using FetchApi.Batches;
+using FetchApi.Callbacks;
 using FetchApi.Engine;
+using FetchApi.Hosting;
+using FetchApi.Http;
 using FetchApi.Security;
 using FetchApi.Storage;
 using FetchApi.Telemetry;
@@ -14,15 +16,17 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddFetchServerLimits();    // Kestrel body size, header timeout, minimum data rate
 builder.AddFetchProblemDetails();  // RFC 9457 for every error, 4xx for every bad request
-builder.AddFetchStorage();         // SQLite file by default; schema created or upgraded on start
+builder.AddFetchStorage();         // SQLite file by default, one implementation per store role
 builder.AddFetchSecurity();        // outbound address policy
 builder.AddFetchApiKeys();         // Authorization: Bearer <key>; batches belong to the key that created them
 builder.AddFetchEngine();          // scheduler, fetcher with its Polly pipeline, result writer
-builder.AddFetchBatches();         // limits, validators, JSON contract
+builder.AddFetchCallbacks();       // signed callbacks when a batch ends
+builder.AddFetchBatches();         // batch service, limits, validators, JSON contract
 builder.AddFetchRateLimiting();    // per-client limits, 429 + Retry-After
 builder.AddFetchHealthChecks();    // /health/live, /health/ready
 builder.AddFetchOpenApi();         // Swashbuckle, Swagger UI at /swagger
 builder.AddFetchTelemetry();       // FetchApi meter and traces via OpenTelemetry (OTLP, Prometheus); JSON logs
+builder.AddFetchLifetime();        // start: schema, writer, engine, callbacks; stop in reverse, the engine drained first
 
 var app = builder.Build();
 

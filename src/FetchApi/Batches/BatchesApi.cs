@@ -1,25 +1,24 @@
 using System.Globalization;
 using System.Net.ServerSentEvents;
-using System.Runtime.CompilerServices;
 using System.Security.Claims;
-using System.Security.Cryptography;
-using System.Text.Json;
-using FetchApi.Api;
-using FetchApi.Engine;
+using FetchApi.Http;
 using FetchApi.Model;
 using FetchApi.Security;
-using FetchApi.Storage;
-using FetchApi.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 
 namespace FetchApi.Batches;
 
 public static class BatchesApi
 {
-    static readonly TimeSpan IdempotencyLifetime = TimeSpan.FromHours(24);
     static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
+
+    const string CreateExample = """
+        {
+          "urls": ["https://example.com/", "https://example.org/a?b=1"],
+          "options": { "concurrency": 20, "timeoutSeconds": 10, "maxAttempts": 3, "includeBody": false }
+        }
+        """;
 
     public static RouteGroupBuilder MapBatches(this IEndpointRouteBuilder app)
     {
@@ -38,6 +37,7 @@ public static class BatchesApi
             .RequireRateLimiting(RatePolicies.Create)
             .AddEndpointFilter<ValidationFilter<CreateBatchRequest>>()
             .Accepts<CreateBatchRequest>("application/json")
+            .WithMetadata(new RequestExample(CreateExample))
             .Produces<BatchDetails>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
@@ -78,10 +78,8 @@ public static class BatchesApi
         return group;
     }
 
-    /// <summary>What the busier handlers need.</summary>
-    public sealed record BatchServices(
-        IBatchStore Store, FetchEngine Engine, BatchNotifier Notifier, CallbackDispatcher Callbacks, FetchMetrics Metrics,
-        IOptions<BatchLimits> Limits, TimeProvider Time, ClaimsPrincipal User)
+    /// <summary>What every handler needs: the batch service, and who is asking.</summary>
+    public sealed record BatchRequest(BatchService Batches, ClaimsPrincipal User)
     {
         public string? Owner => User.Owner();
     }
@@ -89,14 +87,14 @@ public static class BatchesApi
     /// <param name="request">The URLs and options.</param>
     /// <param name="idempotencyKey">Up to 255 visible ASCII characters; the same key and body within 24 h return the same batch.</param>
     /// <param name="prefer"><c>wait=N</c> (N ≤ 60): wait up to N seconds for the batch to finish.</param>
-    /// <param name="services">Injected.</param>
+    /// <param name="context">Injected.</param>
     /// <param name="http">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
     static async Task<Results<Accepted<BatchSummary>, Ok<BatchDetails>, ValidationProblem, ProblemHttpResult>> CreateBatch(
         CreateBatchRequest request,
         [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         [FromHeader(Name = "Prefer")] string? prefer,
-        [AsParameters] BatchServices services,
+        [AsParameters] BatchRequest context,
         HttpContext http,
         CancellationToken cancellationToken)
     {
@@ -105,60 +103,31 @@ public static class BatchesApi
             return Problems.Validation(new() { ["Idempotency-Key"] = ["The Idempotency-Key header must be 1 to 255 visible ASCII characters."] });
         }
 
-        var urls = request.Urls!.Select(u => u!).ToList();
-
-        var options = (request.Options ?? new BatchOptionsRequest()).Resolve(services.Limits.Value);
-        // Millisecond precision, as stored: the 202 body and later reads agree.
-        var now = DateTimeOffset.FromUnixTimeMilliseconds(services.Time.GetUtcNow().ToUnixTimeMilliseconds());
-        var callback = request.Callback is { Url: { } url, Secret: { } secret } ? new Callback(url, secret) : null;
-        var batch = new NewBatch(Guid.CreateVersion7(now), now, options, urls, services.Owner, callback);
-        var key = idempotencyKey is null
-            ? null
-            : new IdempotencyKey(idempotencyKey, Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request))),
-                IdempotencyLifetime);
-
-        var created = await services.Store.CreateAsync(batch, key, () => services.Engine.HasRoomFor(urls.Count), cancellationToken);
+        var created = await context.Batches.CreateAsync(request, context.Owner, idempotencyKey, cancellationToken);
         switch (created.Outcome)
         {
             case CreateOutcome.NotAdmitted:
                 http.Response.Headers.RetryAfter = "30";
                 return Problems.Create(StatusCodes.Status503ServiceUnavailable, "backlog_full", "The fetch backlog is full",
-                    $"The engine already holds {services.Engine.Backlog} URLs waiting to be fetched; retry after 30 s.");
+                    $"The engine already holds {created.Backlog} URLs waiting to be fetched; retry after 30 s.");
             case CreateOutcome.KeyReusedWithDifferentRequest:
                 return Problems.Create(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "The Idempotency-Key was used for another request",
                     $"This key created batch {created.BatchId} from a different body within the last 24 h. Use a new key for a new batch.");
             case CreateOutcome.Replayed:
                 http.Response.Headers["Idempotent-Replayed"] = "true";
                 break;
-            default:
-                // Committed: from here the batch is the engine's, even if this client goes away.
-                services.Engine.Start(batch.Id, options, urls.Count, urls.Select((u, index) => new PendingSlot(index, u)),
-                    System.Diagnostics.Activity.Current?.Context ?? default);
-                services.Metrics.Batches(BatchStatus.Queued);
-                break;
         }
 
         var location = $"/batches/{created.BatchId}";
-        if (PreferredWait(prefer) is { } wait)
+        if (PreferredWait(prefer) is { } wait
+            && await context.Batches.WaitUntilEndedAsync(created.BatchId, context.Owner, wait, cancellationToken) is { } ended)
         {
-            var finished = await WaitUntilEndedAsync(created.BatchId, wait, services, cancellationToken);
-            if (finished is not null)
-            {
-                http.Response.Headers["Preference-Applied"] = $"wait={(int)wait.TotalSeconds}";
-                http.Response.Headers.Location = location;
-                return TypedResults.Ok(finished);
-            }
+            http.Response.Headers["Preference-Applied"] = $"wait={(int)wait.TotalSeconds}";
+            http.Response.Headers.Location = location;
+            return TypedResults.Ok(Details(ended, null, null));
         }
 
-        // A new batch is described from what was just stored; a replayed one is read back as it is now.
-        var summary = created.Outcome == CreateOutcome.Created
-            ? new BatchSummary
-            {
-                Id = batch.Id, Status = BatchStatus.Queued, CreatedAt = now, Options = options,
-                Counts = new BatchCounts(urls.Count, urls.Count, 0, 0, 0),
-            }
-            : await services.Store.GetSummaryAsync(created.BatchId, services.Owner, cancellationToken);
-        return TypedResults.Accepted(location, summary);
+        return TypedResults.Accepted(location, created.Summary);
     }
 
     /// <summary><c>Prefer: wait=N</c> (RFC 7240), capped at 60 s; null when absent or malformed.</summary>
@@ -175,40 +144,6 @@ public static class BatchesApi
         }
 
         return null;
-    }
-
-    static async Task<BatchDetails?> WaitUntilEndedAsync(Guid id, TimeSpan wait, BatchServices services, CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(wait);
-        Task change = Task.CompletedTask;
-        try
-        {
-            while (true)
-            {
-                change = services.Notifier.NextChange(id);
-                if (await services.Store.GetSummaryAsync(id, services.Owner, cancellationToken) is not { } summary)
-                {
-                    return null;
-                }
-
-                if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
-                {
-                    var page = await services.Store.GetPageAsync(id, services.Owner, null, 0, services.Limits.Value.MaxPageSize, cancellationToken);
-                    return page is null ? null : Details(page, null, null);
-                }
-
-                await change.WaitAsync(timeout.Token);
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return null;
-        }
-        finally
-        {
-            services.Notifier.Forget(id, change);
-        }
     }
 
     static BatchDetails Details(BatchPage page, int? take, string? nextQuery)
@@ -231,39 +166,46 @@ public static class BatchesApi
         };
     }
 
+    static ProblemHttpResult NotFound(Guid id) =>
+        Problems.NotFound("No such batch", $"There is no batch {id} (it may have been deleted or expired).");
+
     /// <param name="id">Batch id.</param>
     /// <param name="offset">Slots to skip (of the selected state, if any). Default 0.</param>
     /// <param name="limit">Most slots returned, 0 to 1000. Default 1000.</param>
     /// <param name="state">Only slots in this state: pending, fetched, failed or cancelled.</param>
     /// <param name="results">false: the summary only, without slots. Default true.</param>
-    /// <param name="services">Injected.</param>
+    /// <param name="context">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
     static async Task<Results<Ok<BatchSummary>, Ok<BatchDetails>, ValidationProblem, ProblemHttpResult>> GetBatch(
-        Guid id, string? offset, string? limit, string? state, string? results, [AsParameters] BatchServices services,
+        Guid id,
+        [QueryType(typeof(int), Minimum = 0)] string? offset,
+        [QueryType(typeof(int), Minimum = 0)] string? limit,
+        [QueryType(typeof(SlotState))] string? state,
+        [QueryType(typeof(bool), Default = "true")] string? results,
+        [AsParameters] BatchRequest context,
         CancellationToken cancellationToken)
     {
         // Query values are parsed here, not bound, so that a bad one is a 400 naming the parameter.
-        var maxPage = services.Limits.Value.MaxPageSize;
+        var maxPage = context.Batches.Limits.MaxPageSize;
         var errors = new Dictionary<string, string[]>();
-        var skip = Query.Int(offset, "offset", 0, 0, int.MaxValue, errors);
-        var take = Query.Int(limit, "limit", maxPage, 0, maxPage, errors);
-        var withResults = Query.Bool(results, "results", true, errors);
-        var slotState = Query.Enum<SlotState>(state, "state", errors);
+        var skip = QueryValues.WholeNumber(offset, "offset", 0, 0, int.MaxValue, errors);
+        var take = QueryValues.WholeNumber(limit, "limit", maxPage, 0, maxPage, errors);
+        var withResults = QueryValues.Flag(results, "results", true, errors);
+        var slotState = QueryValues.OneOf<SlotState>(state, "state", errors);
         if (errors.Count > 0)
         {
             return Problems.Validation(errors);
         }
 
+        var queries = context.Batches.Queries;
         if (!withResults)
         {
-            return await services.Store.GetSummaryAsync(id, services.Owner, cancellationToken) is { } summary
-                ? TypedResults.Ok(summary)
-                : Problems.NotFound(id);
+            return await queries.GetSummaryAsync(id, context.Owner, cancellationToken) is { } summary ? TypedResults.Ok(summary) : NotFound(id);
         }
 
-        if (await services.Store.GetPageAsync(id, services.Owner, slotState, skip, take, cancellationToken) is not { } page)
+        if (await queries.GetPageAsync(id, context.Owner, slotState, skip, take, cancellationToken) is not { } page)
         {
-            return Problems.NotFound(id);
+            return NotFound(id);
         }
 
         var nextQuery = take > 0 && (long)skip + take < page.MatchingSlots
@@ -274,10 +216,10 @@ public static class BatchesApi
 
     /// <param name="id">Batch id.</param>
     /// <param name="lastEventId">Resume after this event id (sent by EventSource and <c>curl</c> scripts on reconnect).</param>
-    /// <param name="services">Injected.</param>
+    /// <param name="context">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
     static async Task<Results<ServerSentEventsResult<object>, ValidationProblem, ProblemHttpResult>> StreamEvents(
-        Guid id, [FromHeader(Name = "Last-Event-ID")] string? lastEventId, [AsParameters] BatchServices services,
+        Guid id, [FromHeader(Name = "Last-Event-ID")] string? lastEventId, [AsParameters] BatchRequest context,
         CancellationToken cancellationToken)
     {
         long after = 0;
@@ -286,86 +228,31 @@ public static class BatchesApi
             return Problems.Validation(new() { ["Last-Event-ID"] = ["Last-Event-ID must be the id of an event this stream sent."] });
         }
 
-        if (await services.Store.GetSummaryAsync(id, services.Owner, cancellationToken) is null)
+        if (await context.Batches.Queries.GetSummaryAsync(id, context.Owner, cancellationToken) is null)
         {
-            return Problems.NotFound(id);
+            return NotFound(id);
         }
 
-        return TypedResults.ServerSentEvents(Events(id, after, services, cancellationToken));
+        var events = context.Batches.FollowAsync(id, context.Owner, after, cancellationToken)
+            .Select(e => new SseItem<object>(e.Data, e.Type) { EventId = e.Sequence.ToString(CultureInfo.InvariantCulture) });
+        return TypedResults.ServerSentEvents(events);
     }
-
-    static async IAsyncEnumerable<SseItem<object>> Events(
-        Guid id, long after, BatchServices services, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        const int PageSize = 500;
-        BatchCounts? sent = null;
-        var change = Task.CompletedTask;
-        try
-        {
-            while (true)
-            {
-                change = services.Notifier.NextChange(id);
-                if (await services.Store.GetEventsAsync(id, services.Owner, after, PageSize, cancellationToken) is not { } events)
-                {
-                    yield break; // deleted meanwhile
-                }
-
-                foreach (var (sequence, slot) in events.Slots)
-                {
-                    after = sequence;
-                    yield return new SseItem<object>(slot, "result") { EventId = Id(after) };
-                }
-
-                var summary = events.Summary;
-                if (events.Slots.Count == PageSize)
-                {
-                    continue;
-                }
-
-                if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
-                {
-                    yield return new SseItem<object>(summary, "done") { EventId = Id(after) };
-                    yield break;
-                }
-
-                if (summary.Counts != sent)
-                {
-                    sent = summary.Counts;
-                    yield return new SseItem<object>(summary, "progress") { EventId = Id(after) };
-                }
-
-                // Wake on the next write for this batch; every 15 s anyway, so proxies see a live stream.
-                using var heartbeat = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                heartbeat.CancelAfter(TimeSpan.FromSeconds(15));
-                try
-                {
-                    await change.WaitAsync(heartbeat.Token);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    sent = null;
-                }
-            }
-        }
-        finally
-        {
-            services.Notifier.Forget(id, change);
-        }
-    }
-
-    static string Id(long sequence) => sequence.ToString(CultureInfo.InvariantCulture);
 
     /// <param name="status">Only batches with this status: queued, running, completed or cancelled.</param>
     /// <param name="limit">Most batches returned, 1 to 100. Default 50.</param>
     /// <param name="cursor">The <c>next</c> value of the previous page.</param>
-    /// <param name="services">Injected.</param>
+    /// <param name="context">Injected.</param>
     /// <param name="cancellationToken">Injected.</param>
     static async Task<Results<Ok<BatchList>, ValidationProblem>> ListBatches(
-        string? status, string? limit, string? cursor, [AsParameters] BatchServices services, CancellationToken cancellationToken)
+        [QueryType(typeof(BatchStatus))] string? status,
+        [QueryType(typeof(int), Minimum = 1)] string? limit,
+        string? cursor,
+        [AsParameters] BatchRequest context,
+        CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
-        var take = Query.Int(limit, "limit", 50, 1, 100, errors);
-        var batchStatus = Query.Enum<BatchStatus>(status, "status", errors);
+        var take = QueryValues.WholeNumber(limit, "limit", 50, 1, 100, errors);
+        var batchStatus = QueryValues.OneOf<BatchStatus>(status, "status", errors);
         long? before = null;
         if (cursor is not null)
         {
@@ -384,96 +271,27 @@ public static class BatchesApi
             return Problems.Validation(errors);
         }
 
-        var (batches, nextCursor) = await services.Store.ListAsync(services.Owner, batchStatus, take, before, cancellationToken);
-        var next = nextCursor is null
+        var page = await context.Batches.Queries.ListAsync(context.Owner, batchStatus, take, before, cancellationToken);
+        var next = page.NextCursor is not { } nextCursor
             ? null
             : $"/batches?limit={take}&cursor={nextCursor}" + (batchStatus is null ? "" : $"&status={status!.ToLowerInvariant()}");
-        return TypedResults.Ok(new BatchList(batches, next));
+        return TypedResults.Ok(new BatchList(page.Batches, next));
     }
 
-    static async Task<Results<Ok<BatchSummary>, ProblemHttpResult>> CancelBatch(
-        Guid id, [AsParameters] BatchServices services, CancellationToken cancellationToken)
+    static async Task<Results<Ok<BatchSummary>, ProblemHttpResult>> CancelBatch(Guid id, [AsParameters] BatchRequest context,
+        CancellationToken cancellationToken)
     {
-        var (outcome, summary) = await services.Store.CancelAsync(id, services.Owner, services.Time.GetUtcNow(), cancellationToken);
-        if (outcome == CancelOutcome.Cancelled)
-        {
-            services.Engine.Cancel(id);
-            services.Notifier.Changed([id]);
-            services.Callbacks.Poke();
-            services.Metrics.Batches(BatchStatus.Cancelled);
-        }
-
+        var (outcome, summary) = await context.Batches.CancelAsync(id, context.Owner, cancellationToken);
         return outcome switch
         {
-            CancelOutcome.NotFound => Problems.NotFound(id),
+            CancelOutcome.NotFound => NotFound(id),
             CancelOutcome.AlreadyCompleted => Problems.Create(StatusCodes.Status409Conflict, "batch_completed", "The batch already completed",
                 $"Batch {id} completed at {summary!.CompletedAt:O}; there is nothing left to cancel."),
             _ => TypedResults.Ok(summary!),
         };
     }
 
-    static async Task<Results<NoContent, ProblemHttpResult>> DeleteBatch(Guid id, [AsParameters] BatchServices services, CancellationToken cancellationToken)
-    {
-        // Only the owner may delete; the engine is stopped for the batch once the store agreed.
-        if (!await services.Store.DeleteAsync(id, services.Owner, cancellationToken))
-        {
-            return Problems.NotFound(id);
-        }
-
-        services.Engine.Cancel(id);
-        services.Notifier.Changed([id]);
-        return TypedResults.NoContent();
-    }
-}
-
-/// <summary>Query-string parsing that reports a bad value under the parameter's name.</summary>
-static class Query
-{
-    public static int Int(string? value, string name, int fallback, int min, int max, Dictionary<string, string[]> errors)
-    {
-        if (value is null)
-        {
-            return fallback;
-        }
-
-        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) && parsed >= min && parsed <= max)
-        {
-            return parsed;
-        }
-
-        errors[name] = [max == int.MaxValue ? $"'{name}' must be a whole number, {min} or more." : $"'{name}' must be a whole number from {min} to {max}."];
-        return fallback;
-    }
-
-    public static bool Bool(string? value, string name, bool fallback, Dictionary<string, string[]> errors)
-    {
-        if (value is null)
-        {
-            return fallback;
-        }
-
-        if (bool.TryParse(value, out var parsed))
-        {
-            return parsed;
-        }
-
-        errors[name] = [$"'{name}' must be true or false."];
-        return fallback;
-    }
-
-    public static T? Enum<T>(string? value, string name, Dictionary<string, string[]> errors) where T : struct, System.Enum
-    {
-        if (value is null)
-        {
-            return null;
-        }
-
-        if (!int.TryParse(value, out _) && System.Enum.TryParse<T>(value, ignoreCase: true, out var parsed) && System.Enum.IsDefined(parsed))
-        {
-            return parsed;
-        }
-
-        errors[name] = [$"'{name}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}."];
-        return null;
-    }
+    static async Task<Results<NoContent, ProblemHttpResult>> DeleteBatch(Guid id, [AsParameters] BatchRequest context,
+        CancellationToken cancellationToken) =>
+        await context.Batches.DeleteAsync(id, context.Owner, cancellationToken) ? TypedResults.NoContent() : NotFound(id);
 }

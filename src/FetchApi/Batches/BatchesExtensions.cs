@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using FetchApi.Http;
 using FluentValidation;
 
 namespace FetchApi.Batches;
@@ -9,6 +10,11 @@ public static class BatchesExtensions
     public static WebApplicationBuilder AddFetchBatches(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<BatchLimits>(BatchLimits.Section);
+        builder.Services.AddOptions<RequestLimits>().Configure<Microsoft.Extensions.Options.IOptions<BatchLimits>>(
+            (request, batches) => request.MaxBodyBytes = batches.Value.MaxRequestBodyBytes);
+        builder.Services.AddSingleton<BatchService>();
+        builder.Services.AddSingleton(new TagDescription("Batches",
+            "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches."));
 
         builder.Services.AddSingleton<IValidator<CreateBatchRequest>, CreateBatchValidator>();
         // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts.

@@ -59,7 +59,7 @@ public sealed record BatchOptionsRequest
     public int? MaxRedirects { get; init; }
 
     /// <summary>These options with the server defaults filled in.</summary>
-    public BatchOptions Resolve(BatchLimits limits) => new()
+    public FetchOptions Resolve(BatchLimits limits) => new()
     {
         Concurrency = Concurrency ?? limits.DefaultConcurrency,
         TimeoutSeconds = TimeoutSeconds ?? limits.DefaultTimeout.TotalSeconds,

@@ -10,8 +10,6 @@ public static class EngineExtensions
     {
         builder.Services.AddValidatedOptions<EngineOptions>(EngineOptions.Section);
 
-        builder.Services.TryAddSingletonTimeProvider();
-
         // One shared handler for every fetch: pooled connections, and the address policy at connect time.
         builder.Services.AddHttpClient(Fetcher.ClientName, client =>
             {
@@ -38,26 +36,10 @@ public static class EngineExtensions
             .RemoveAllLoggers(); // no per-request log lines on the hot path
 
         builder.Services.AddSingleton<Fetcher>();
-        builder.Services.AddSingleton<BatchNotifier>();
-        // The writer is registered first so that it stops last: the engine's final results still reach the store.
+        builder.Services.AddSingleton<BatchChanges>();
+        // Started and stopped by Hosting/Lifetime, in a stated order: not hosted services of their own.
         builder.Services.AddSingleton<ResultWriter>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ResultWriter>());
         builder.Services.AddSingleton<FetchEngine>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<FetchEngine>());
-
-        builder.Services.AddValidatedOptions<CallbackOptions>(CallbackOptions.Section);
-        builder.Services.AddSingleton<CallbackDispatcher>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<CallbackDispatcher>());
-
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;
-    }
-
-    static void TryAddSingletonTimeProvider(this IServiceCollection services)
-    {
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
     }
 }

@@ -1,24 +1,21 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using FetchApi.Model;
-using FetchApi.Storage;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Engine;
 
 /// <summary>
-/// The scheduler. It hands out pending slots round-robin across active batches (one slot per batch per turn, so a
-/// small batch is never stuck behind a large one) and, within a batch, round-robin across hosts, under three limits
-/// at once: global, per batch (<c>options.concurrency</c>) and per host. A host that sent Retry-After is skipped until
-/// then. Each batch keeps only a window of its pending slots in memory; the rest is read from the store as the window
-/// drains. Results go to the <see cref="ResultWriter"/>; a fetch aborted by shutdown writes nothing, so its slot stays
-/// pending and is fetched again after a restart (at-least-once fetching, exactly-once results).
+/// The hosted loop around the <see cref="Scheduler"/>: it asks the scheduler what runs next, runs those fetches, tops
+/// windows up from the store, and posts results to the <see cref="ResultWriter"/>. Every decision is the scheduler's;
+/// this class does the I/O. A fetch aborted by shutdown writes nothing, so its slot stays pending and is fetched again
+/// after a restart (at-least-once fetching, exactly-once results).
 /// </summary>
 public sealed partial class FetchEngine(
     Fetcher fetcher,
     ResultWriter writer,
-    IBatchStore store,
+    IWorkSource work,
     FetchMetrics metrics,
     IOptions<EngineOptions> options,
     TimeProvider time,
@@ -26,74 +23,56 @@ public sealed partial class FetchEngine(
 {
     readonly EngineOptions _options = options.Value;
     readonly Lock _gate = new();
-    readonly List<BatchRun> _runs = [];
-    readonly Dictionary<Guid, BatchRun> _byId = [];
-    readonly HashSet<(Guid Id, DateTimeOffset At)> _cancelledEarly = [];
-    readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
+    readonly Scheduler _scheduler = new(options.Value);
+    readonly Dictionary<Guid, BatchRun> _runs = [];
     readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     readonly CancellationTokenSource _abort = new();
     readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    int _cursor;
-    int _globalInFlight;
-    long _backlog;
     bool _stopping;
 
-    /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store.</summary>
-    public long Backlog => Interlocked.Read(ref _backlog);
-
-    /// <summary>Fetches running now.</summary>
-    public int InFlight => Volatile.Read(ref _globalInFlight);
-
-    /// <summary>Whether the scheduler loop is running (false before start, after stop, or if it died).</summary>
-    public bool IsRunning => ExecuteTask is { IsCompleted: false };
-
-    /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
-    public bool HasRoomFor(int urls) => Backlog + urls <= _options.MaxBacklog;
-
-    sealed class HostState
+    /// <summary>What the engine keeps of a running batch besides the scheduler's queues.</summary>
+    sealed class BatchRun(FetchOptions options, Activity? activity)
     {
-        public int InFlight;
-        public DateTimeOffset NotBefore;
+        public FetchOptions Options { get; } = options;
+        public CancellationTokenSource Cancellation { get; } = new();
+        public Activity? Activity { get; } = activity;
     }
 
-    sealed class BatchRun(Guid id, BatchOptions options, int pending)
+    /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store.</summary>
+    public long Backlog
     {
-        public Guid Id { get; } = id;
-        public BatchOptions Options { get; } = options;
-        public CancellationTokenSource Cancellation { get; } = new();
-        public Activity? Activity { get; set; }
-        public Dictionary<string, Queue<PendingSlot>> Queues { get; } = new(StringComparer.OrdinalIgnoreCase);
-        public List<string> Hosts { get; } = [];
-        public int HostCursor;
-        /// <summary>Slots in memory, waiting.</summary>
-        public int Queued;
-        /// <summary>Slots not yet handed to a fetch: in memory or still in the store.</summary>
-        public int NotDispatched = pending;
-        public int InFlight;
-        public int LastLoadedIndex = -1;
-        public bool Refilling;
-        public bool Started;
-        public bool Cancelled;
-
-        public void Enqueue(PendingSlot slot)
+        get
         {
-            var host = HostKey(slot.Url);
-            if (!Queues.TryGetValue(host, out var queue))
+            lock (_gate)
             {
-                Queues[host] = queue = new Queue<PendingSlot>();
-                Hosts.Add(host);
+                return _scheduler.Backlog;
             }
-
-            queue.Enqueue(slot);
-            Queued++;
-            LastLoadedIndex = Math.Max(LastLoadedIndex, slot.Index);
         }
     }
 
-    readonly record struct Work(BatchRun Run, string Host, PendingSlot Slot);
+    /// <summary>Fetches running now.</summary>
+    public int InFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _scheduler.InFlight;
+            }
+        }
+    }
 
-    /// <summary>How many pending slots of one batch are kept in memory at most.</summary>
-    int Window(BatchOptions batchOptions) => Math.Max(_options.WindowSize, 2 * batchOptions.Concurrency);
+    /// <summary>Whether the loop is running (false before start, after stop, or if it died).</summary>
+    public bool IsRunning => ExecuteTask is { IsCompleted: false };
+
+    /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
+    public bool HasRoomFor(int urls)
+    {
+        lock (_gate)
+        {
+            return _scheduler.HasRoomFor(urls);
+        }
+    }
 
     /// <summary>
     /// Hands a stored batch to the scheduler: <paramref name="pending"/> slots are pending in the store, the first ones
@@ -101,25 +80,18 @@ public sealed partial class FetchEngine(
     /// A batch already running is left as it is. <paramref name="createdBy"/> is the request that created the batch:
     /// the batch's span links to it.
     /// </summary>
-    public void Start(Guid batchId, BatchOptions batchOptions, int pending, IEnumerable<PendingSlot> first, ActivityContext createdBy = default)
+    public void Start(Guid batchId, FetchOptions batchOptions, int pending, IEnumerable<PendingSlot> first, ActivityContext createdBy = default)
     {
-        var run = new BatchRun(batchId, batchOptions, pending);
-        foreach (var slot in first.Take(Window(batchOptions)))
-        {
-            run.Enqueue(slot);
-        }
-
         lock (_gate)
         {
-            if (_stopping || pending == 0 || _cancelledEarly.Any(e => e.Id == batchId) || !_byId.TryAdd(batchId, run))
+            if (_stopping || !_scheduler.Add(batchId, batchOptions.Concurrency, pending, first))
             {
                 return;
             }
 
-            _runs.Add(run);
-            Interlocked.Add(ref _backlog, pending);
-            run.Activity = FetchTracing.StartBatch(batchId, createdBy);
-            run.Activity?.SetTag("fetchapi.batch.pending", pending);
+            var activity = FetchTracing.StartBatch(batchId, createdBy);
+            activity?.SetTag("fetchapi.batch.pending", pending);
+            _runs[batchId] = new BatchRun(batchOptions, activity);
         }
 
         Wake();
@@ -131,23 +103,16 @@ public sealed partial class FetchEngine(
         BatchRun? run;
         lock (_gate)
         {
-            if (!_byId.TryGetValue(batchId, out run))
+            if (!_scheduler.Cancel(batchId, time.GetUtcNow()) || !_runs.TryGetValue(batchId, out run))
             {
-                // Cancelled (or deleted) between its commit and its Start: Start must not run it.
-                var now = time.GetUtcNow();
-                _cancelledEarly.RemoveWhere(e => now - e.At > TimeSpan.FromMinutes(1));
-                _cancelledEarly.Add((batchId, now));
                 return;
             }
 
-            Interlocked.Add(ref _backlog, -run.NotDispatched);
-            run.Cancelled = true;
             run.Activity?.SetTag("fetchapi.batch.cancelled", true);
-            run.NotDispatched = 0;
-            run.Queued = 0;
-            run.Queues.Clear();
-            run.Hosts.Clear();
-            RemoveIfDone(run);
+            if (!_scheduler.IsScheduled(batchId))
+            {
+                End(batchId);
+            }
         }
 
         // Outside the lock: cancellation callbacks abort sockets and may run continuations inline.
@@ -155,17 +120,15 @@ public sealed partial class FetchEngine(
         Wake();
     }
 
-    static string HostKey(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? $"{uri.IdnHost}:{uri.Port}" : url;
-
     void Wake() => _wake.Writer.TryWrite(true);
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.Observe(() => InFlight, () => Backlog);
         // Resume what a previous process accepted but did not finish, before the API takes new batches.
-        foreach (var batch in await store.GetUnfinishedAsync(cancellationToken))
+        foreach (var batch in await work.GetUnfinishedAsync(cancellationToken))
         {
-            var first = await store.GetPendingSlotsAsync(batch.Id, -1, Window(batch.Options), cancellationToken);
+            var first = await work.GetPendingAsync(batch.Id, -1, _scheduler.Window(batch.Options.Concurrency), cancellationToken);
             if (first.Count == 0)
             {
                 // Every slot is final but the status was not updated yet: a write for the batch completes it.
@@ -186,31 +149,28 @@ public sealed partial class FetchEngine(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                List<Work> work;
-                List<BatchRun> refill;
-                TimeSpan? wakeIn;
+                Decision decision;
                 lock (_gate)
                 {
-                    work = TakeWork(time.GetUtcNow(), out wakeIn, out refill);
+                    decision = _scheduler.Next(time.GetUtcNow());
                 }
 
-                foreach (var run in refill)
+                foreach (var refill in decision.Refills)
                 {
-                    _ = RefillAsync(run);
+                    _ = RefillAsync(refill);
                 }
 
-                foreach (var item in work)
+                foreach (var batchId in decision.Started)
                 {
-                    if (!item.Run.Started)
-                    {
-                        item.Run.Started = true;
-                        writer.PostStarted(item.Run.Id, time.GetUtcNow());
-                    }
-
-                    _ = RunAsync(item);
+                    writer.PostStarted(batchId, time.GetUtcNow());
                 }
 
-                await WaitAsync(wakeIn, stoppingToken);
+                foreach (var dispatch in decision.Work)
+                {
+                    _ = RunAsync(dispatch);
+                }
+
+                await WaitAsync(decision.WakeIn, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -219,7 +179,6 @@ public sealed partial class FetchEngine(
         finally
         {
             await DrainAsync();
-            writer.Complete();
         }
     }
 
@@ -244,7 +203,7 @@ public sealed partial class FetchEngine(
 
     /// <summary>
     /// On shutdown: nothing new starts; fetches in flight get <c>Engine:ShutdownTimeout</c> to finish (their results are
-    /// written), then the rest are aborted and stay pending for the next start.
+    /// posted), then the rest are aborted and stay pending for the next start.
     /// </summary>
 #pragma warning disable VSTHRD003 // _idle is completed by our own fetch tasks; ASP.NET Core has no synchronization context to deadlock on.
     async Task DrainAsync()
@@ -253,7 +212,8 @@ public sealed partial class FetchEngine(
         lock (_gate)
         {
             _stopping = true;
-            inFlight = _globalInFlight;
+            _scheduler.Stop();
+            inFlight = _scheduler.InFlight;
             if (inFlight == 0)
             {
                 _idle.TrySetResult();
@@ -276,111 +236,22 @@ public sealed partial class FetchEngine(
     }
 #pragma warning restore VSTHRD003
 
-    List<Work> TakeWork(DateTimeOffset now, out TimeSpan? wakeIn, out List<BatchRun> refill)
-    {
-        var work = new List<Work>();
-        refill = [];
-        DateTimeOffset? earliest = null;
-        var progress = true;
-        while (progress && _globalInFlight < _options.GlobalConcurrency && _runs.Count > 0)
-        {
-            progress = false;
-            for (var i = 0; i < _runs.Count && _globalInFlight < _options.GlobalConcurrency; i++)
-            {
-                var run = _runs[(_cursor + i) % _runs.Count];
-                if (run.InFlight >= run.Options.Concurrency || run.Queued == 0)
-                {
-                    continue;
-                }
-
-                if (TryTake(run, now, ref earliest) is { } item)
-                {
-                    work.Add(item);
-                    progress = true;
-                }
-            }
-
-            _cursor = _runs.Count == 0 ? 0 : (_cursor + 1) % _runs.Count;
-        }
-
-        foreach (var run in _runs)
-        {
-            // Top the window up from the store once it is half empty.
-            if (!run.Refilling && run.NotDispatched > run.Queued && run.Queued < Window(run.Options) / 2)
-            {
-                run.Refilling = true;
-                refill.Add(run);
-            }
-        }
-
-        wakeIn = earliest is { } at ? at - now : null;
-        return work;
-    }
-
-    Work? TryTake(BatchRun run, DateTimeOffset now, ref DateTimeOffset? earliest)
-    {
-        for (var i = 0; i < run.Hosts.Count; i++)
-        {
-            var index = (run.HostCursor + i) % run.Hosts.Count;
-            var host = run.Hosts[index];
-            var state = _hosts.GetValueOrDefault(host);
-            if (state is not null && state.InFlight >= _options.PerHostConcurrency)
-            {
-                continue;
-            }
-
-            if (state is not null && state.NotBefore > now)
-            {
-                earliest = earliest is { } e && e < state.NotBefore ? e : state.NotBefore;
-                continue;
-            }
-
-            if (state is null)
-            {
-                _hosts[host] = state = new HostState();
-            }
-
-            var queue = run.Queues[host];
-            var slot = queue.Dequeue();
-            if (queue.Count == 0)
-            {
-                run.Queues.Remove(host);
-                run.Hosts.RemoveAt(index);
-                run.HostCursor = run.Hosts.Count == 0 ? 0 : index % run.Hosts.Count;
-            }
-            else
-            {
-                run.HostCursor = (index + 1) % run.Hosts.Count;
-            }
-
-            run.Queued--;
-            run.NotDispatched--;
-            run.InFlight++;
-            state.InFlight++;
-            _globalInFlight++;
-            Interlocked.Decrement(ref _backlog);
-            return new Work(run, host, slot);
-        }
-
-        return null;
-    }
-
-    async Task RefillAsync(BatchRun run)
+    async Task RefillAsync(Refill refill)
     {
         await Task.Yield();
         IReadOnlyList<PendingSlot> page;
         try
         {
-            page = await store.GetPendingSlotsAsync(run.Id, run.LastLoadedIndex, Window(run.Options) - run.Queued, CancellationToken.None);
+            page = await work.GetPendingAsync(refill.BatchId, refill.AfterIndex, refill.Limit, CancellationToken.None);
         }
         catch (Exception ex)
         {
             // Nothing was learnt about the store: keep every count, and let the scheduler ask again after a pause.
-            LogRefillFailed(ex, run.Id);
+            LogRefillFailed(ex, refill.BatchId);
             await Task.Delay(TimeSpan.FromSeconds(1), time);
             lock (_gate)
             {
-                run.Refilling = false;
+                _scheduler.RefillFailed(refill.BatchId);
             }
 
             Wake();
@@ -389,21 +260,9 @@ public sealed partial class FetchEngine(
 
         lock (_gate)
         {
-            run.Refilling = false;
-            if (!run.Cancelled)
+            if (_scheduler.Refilled(refill.BatchId, page))
             {
-                foreach (var slot in page.Where(s => s.Index > run.LastLoadedIndex))
-                {
-                    run.Enqueue(slot);
-                }
-
-                if (page.Count == 0 && run.NotDispatched > run.Queued)
-                {
-                    // The store holds no more pending slots than we have in memory: the rest were final already.
-                    Interlocked.Add(ref _backlog, run.Queued - run.NotDispatched);
-                    run.NotDispatched = run.Queued;
-                    RemoveIfDone(run);
-                }
+                End(refill.BatchId);
             }
         }
 
@@ -411,85 +270,58 @@ public sealed partial class FetchEngine(
     }
 
     /// <summary>
-    /// Runs a fetch, then the next slot of the same batch in the same task, as long as no other batch is waiting for a
-    /// slot: one hop less per fetch than going back through the scheduler. When another batch could use the freed
-    /// slot, it goes back to the scheduler, which shares slots round-robin across batches.
+    /// Runs a fetch, then whatever the scheduler hands back for the same task (the next slot of the same batch while no
+    /// other batch is waiting): one hop less per fetch than going back through the loop.
     /// </summary>
-    async Task RunAsync(Work work)
+    async Task RunAsync(Dispatch dispatch)
     {
         await Task.Yield();
-        for (Work? next = work; next is { } current;)
+        for (Dispatch? next = dispatch; next is { } current;)
         {
             await FetchOneAsync(current);
-            var (run, host, _) = current;
-            var wake = true;
+            Completion completion;
             lock (_gate)
             {
-                run.InFlight--;
-                var state = _hosts[host];
-                state.InFlight--;
-                if (state.InFlight == 0 && state.NotBefore <= time.GetUtcNow())
+                completion = _scheduler.Complete(current, time.GetUtcNow(), takeNext: !_stopping);
+                if (completion.BatchEnded)
                 {
-                    _hosts.Remove(host);
+                    End(current.BatchId);
                 }
 
-                _globalInFlight--;
-                next = null;
-                if (!_stopping && run.Queued > 0 && !OthersWaiting(run))
-                {
-                    DateTimeOffset? ignored = null;
-                    next = TryTake(run, time.GetUtcNow(), ref ignored);
-                    // The scheduler still has to run when the window needs topping up.
-                    wake = next is null || (!run.Refilling && run.NotDispatched > run.Queued && run.Queued < Window(run.Options) / 2);
-                }
-
-                RemoveIfDone(run);
-                if (_stopping && _globalInFlight == 0)
+                if (_stopping && _scheduler.InFlight == 0)
                 {
                     _idle.TrySetResult();
                 }
             }
 
-            if (wake)
+            next = completion.Next;
+            if (completion.WakeLoop)
             {
                 Wake();
             }
         }
     }
 
-    /// <summary>Whether a batch other than <paramref name="run"/> has slots waiting and room to run them.</summary>
-    bool OthersWaiting(BatchRun run)
+    async Task FetchOneAsync(Dispatch dispatch)
     {
-        if (_runs.Count == 1)
+        var (batchId, host, slot) = dispatch;
+        BatchRun run;
+        lock (_gate)
         {
-            return false;
+            run = _runs[batchId];
         }
 
-        foreach (var other in _runs)
-        {
-            if (other != run && other.Queued > 0 && other.InFlight < other.Options.Concurrency)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    async Task FetchOneAsync(Work work)
-    {
-        var (run, host, slot) = work;
         SlotResult result;
         try
         {
-            using var scope = logger.BeginScope(new SlotScope(run.Id, slot.Index));
+            using var scope = logger.BeginScope(new SlotScope(batchId, slot.Index));
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
-            result = await fetcher.FetchAsync(slot, run.Options, delay => HoldHost(host, delay), run.Activity?.Context ?? default, linked.Token);
+            result = await fetcher.FetchAsync(slot, run.Options, delay => Hold(host, delay), run.Activity?.Context ?? default, linked.Token);
         }
         catch (Exception ex)
         {
             // The fetcher turns failures into results; reaching here is a bug, and the slot still gets a final result.
-            LogFetchBug(ex, run.Id, slot.Index);
+            LogFetchBug(ex, batchId, slot.Index);
             result = new SlotResult
             {
                 Index = slot.Index, Url = slot.Url, State = SlotState.Failed,
@@ -502,27 +334,23 @@ public sealed partial class FetchEngine(
         if (result.State != SlotState.Cancelled)
         {
             metrics.Fetched(result);
-            writer.Post(new SlotUpdate(run.Id, result));
+            writer.Post(new SlotUpdate(batchId, result));
         }
     }
 
-    void HoldHost(string host, TimeSpan delay)
+    void Hold(string host, TimeSpan delay)
     {
         lock (_gate)
         {
-            if (_hosts.TryGetValue(host, out var state))
-            {
-                var until = time.GetUtcNow() + delay;
-                state.NotBefore = state.NotBefore > until ? state.NotBefore : until;
-            }
+            _scheduler.Hold(host, delay, time.GetUtcNow());
         }
     }
 
-    void RemoveIfDone(BatchRun run)
+    /// <summary>The batch left the scheduler: its span ends. Called under the lock.</summary>
+    void End(Guid batchId)
     {
-        if (run.NotDispatched == 0 && run.InFlight == 0 && _byId.Remove(run.Id))
+        if (_runs.Remove(batchId, out var run))
         {
-            _runs.Remove(run);
             run.Activity?.Dispose();
         }
     }
@@ -531,26 +359,6 @@ public sealed partial class FetchEngine(
     {
         _abort.Dispose();
         base.Dispose();
-    }
-
-    /// <summary>Log scope of one fetch: every line it logs carries the batch id and slot index as fields.</summary>
-    sealed class SlotScope(Guid batchId, int slotIndex) : IReadOnlyList<KeyValuePair<string, object>>
-    {
-        public int Count => 2;
-
-        public KeyValuePair<string, object> this[int index] => index == 0
-            ? new("BatchId", batchId)
-            : new("SlotIndex", slotIndex);
-
-        public IEnumerator<KeyValuePair<string, object>> GetEnumerator()
-        {
-            yield return this[0];
-            yield return this[1];
-        }
-
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-
-        public override string ToString() => $"batch {batchId} slot {slotIndex}";
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming batch {BatchId}: {Pending} slots still pending")]

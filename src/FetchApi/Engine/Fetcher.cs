@@ -59,11 +59,11 @@ public sealed class Fetcher
     /// <summary>What one attempt produced: a response, and the upstream's Retry-After when it sent one.</summary>
     sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter);
 
-    sealed class FetchJob(Uri uri, BatchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent)
+    sealed class FetchJob(Uri uri, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent)
     {
         public Uri Uri { get; } = uri;
         public ActivityContext Parent { get; } = parent;
-        public BatchOptions Options { get; } = options;
+        public FetchOptions Options { get; } = options;
         public Action<TimeSpan>? OnRetryAfter { get; } = onRetryAfter;
         public int Attempts { get; set; }
     }
@@ -92,7 +92,7 @@ public sealed class Fetcher
     }
 
     /// <summary>Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot.</summary>
-    public async Task<SlotResult> FetchAsync(PendingSlot slot, BatchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
+    public async Task<SlotResult> FetchAsync(PendingSlot slot, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
@@ -250,7 +250,7 @@ public sealed class Fetcher
 
     static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
 
-    static async Task<(long Length, string Sha256, string? Body)> ReadBodyAsync(HttpResponseMessage response, BatchOptions options, CancellationToken ct)
+    static async Task<(long Length, string Sha256, string? Body)> ReadBodyAsync(HttpResponseMessage response, FetchOptions options, CancellationToken ct)
     {
         if (response.RequestMessage?.Method == HttpMethod.Head)
         {

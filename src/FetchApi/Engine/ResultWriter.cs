@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using FetchApi.Storage;
+using FetchApi.Model;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
@@ -11,14 +11,12 @@ namespace FetchApi.Engine;
 /// results per transaction and an idle one writes each result at once. A failed write is retried with backoff,
 /// never dropped.
 /// </summary>
-public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifier, FetchMetrics metrics, IOptions<EngineOptions> options,
+public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes, FetchMetrics metrics, IOptions<EngineOptions> options,
     TimeProvider time, ILogger<ResultWriter> logger)
     : BackgroundService
 {
     readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     readonly int _groupSize = options.Value.WriteBatchSize;
-
-    sealed record Started(Guid BatchId, DateTimeOffset At);
 
     // The queue is unbounded, so posting never waits. After Complete (a fetch outlived the shutdown timeout) a post is
     // dropped: its slot stays pending and is fetched again after the restart.
@@ -27,16 +25,16 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
     public void Post(SlotUpdate update) => _queue.Writer.TryWrite(update);
 
     /// <summary>Queues the moment a batch's first fetch started.</summary>
-    public void PostStarted(Guid batchId, DateTimeOffset at) => _queue.Writer.TryWrite(new Started(batchId, at));
+    public void PostStarted(Guid batchId, DateTimeOffset at) => _queue.Writer.TryWrite(new BatchStarted(batchId, at));
 
-    /// <summary>Called by the engine once no more results can come; the writer drains what is queued and stops.</summary>
+    /// <summary>Called once no more results can come (the engine has stopped); the writer writes what is queued and stops.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var results = new List<SlotUpdate>(_groupSize);
-        var started = new List<(Guid, DateTimeOffset)>();
-        // Not stoppingToken: on shutdown the engine completes the queue after its last result, and everything queued is written.
+        var started = new List<BatchStarted>();
+        // Not stoppingToken: on shutdown the queue is completed after the engine's last result, and everything queued is written.
         while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
             results.Clear();
@@ -48,8 +46,8 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
                     case SlotUpdate update:
                         results.Add(update);
                         break;
-                    case Started s:
-                        started.Add((s.BatchId, s.At));
+                    case BatchStarted s:
+                        started.Add(s);
                         break;
                 }
             }
@@ -58,20 +56,20 @@ public sealed partial class ResultWriter(IBatchStore store, BatchNotifier notifi
         }
     }
 
-    async Task WriteWithRetryAsync(List<SlotUpdate> results, List<(Guid, DateTimeOffset)> started, CancellationToken stoppingToken)
+    async Task WriteWithRetryAsync(List<SlotUpdate> results, List<BatchStarted> started, CancellationToken stoppingToken)
     {
         var delay = TimeSpan.FromMilliseconds(50);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var written = await store.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
+                var written = await sink.WriteAsync(results, started, time.GetUtcNow(), CancellationToken.None);
                 if (written.Completed.Count > 0)
                 {
-                    metrics.Batches(Model.BatchStatus.Completed, written.Completed.Count);
+                    metrics.Batches(BatchStatus.Completed, written.Completed.Count);
                 }
 
-                notifier.Written(written.Touched);
+                changes.Publish(written.Touched);
                 return;
             }
             catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)

@@ -35,7 +35,7 @@ public enum FetchErrorCode
     InternalError = 10,
 }
 
-/// <summary>The options a batch runs with, after server defaults were applied.</summary>
+/// <summary>The options a batch runs with, after server defaults were applied, as clients see them (request headers left out).</summary>
 public sealed record BatchOptions
 {
     /// <summary>Most fetches of this batch in flight at once.</summary>
@@ -46,9 +46,6 @@ public sealed record BatchOptions
     public required int MaxAttempts { get; init; }
     /// <summary>HTTP method: GET or HEAD.</summary>
     public required string Method { get; init; }
-    /// <summary>Extra request headers. Never echoed back: they may hold credentials.</summary>
-    [JsonIgnore(Condition = JsonIgnoreCondition.Always)]
-    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
     /// <summary>Whether textual bodies are returned in <c>response.body</c>.</summary>
     public required bool IncludeBody { get; init; }
     /// <summary>Most body bytes read (after decompression) before the slot fails with <c>body_too_large</c>.</summary>

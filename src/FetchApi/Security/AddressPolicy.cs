@@ -131,9 +131,6 @@ public sealed class AddressPolicy
             : null;
     }
 
-    /// <summary>The IPv4 address an IPv6 address stands for (mapped, compatible, translated, NAT64, 6to4), else itself.</summary>
-    public static IPAddress Normalize(IPAddress address) => Embedded(address).Address ?? address;
-
     static (IPAddress? Address, string? Form) Embedded(IPAddress address)
     {
         if (address.AddressFamily != AddressFamily.InterNetworkV6)
@@ -243,24 +240,37 @@ public sealed class AddressPolicy
     }
 
     /// <summary>
-    /// <see cref="SocketsHttpHandler.ConnectCallback"/>: resolve, check every address, connect to a checked one.
+    /// <see cref="SocketsHttpHandler.ConnectCallback"/>: decide on the host as it stands (<see cref="DecideConnectHost"/>);
+    /// a name is resolved once and every address it resolves to is checked; then connect to a checked address.
     /// </summary>
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var host = context.DnsEndPoint.Host;
-        var literal = AddressesWithoutDns(host);
-        var addresses = literal ?? await Dns.GetHostAddressesAsync(host, cancellationToken);
-        if (addresses.Length == 0)
+        var decision = DecideConnectHost(host);
+        IPAddress[] addresses;
+        switch (decision.Verdict)
         {
-            throw new SocketException((int)SocketError.HostNotFound);
-        }
+            case HostVerdict.Refused:
+                throw new BlockedAddressException(host, decision.Address!, decision.Reason!, literal: !IsLocalhostName(host));
+            case HostVerdict.Allowed:
+                addresses = [decision.Address!];
+                break;
+            default:
+                addresses = await Dns.GetHostAddressesAsync(host, cancellationToken);
+                if (addresses.Length == 0)
+                {
+                    throw new SocketException((int)SocketError.HostNotFound);
+                }
 
-        foreach (var address in addresses)
-        {
-            if (RefusalReason(address) is { } reason)
-            {
-                throw new BlockedAddressException(host, address, reason, literal: literal is not null && !IsLocalhostName(host));
-            }
+                foreach (var address in addresses)
+                {
+                    if (RefusalReason(address) is { } reason)
+                    {
+                        throw new BlockedAddressException(host, address, reason, literal: false);
+                    }
+                }
+
+                break;
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

@@ -6,7 +6,7 @@ namespace FetchApi.Storage;
 /// Deletes batches that ended more than <c>Storage:Retention</c> ago, a few at a time, so that each transaction is
 /// short and the API never waits long for the write lock.
 /// </summary>
-public sealed partial class RetentionService(IBatchStore store, IOptions<StorageOptions> options, TimeProvider time,
+public sealed partial class RetentionService(IRetentionStore store, IOptions<StorageOptions> options, TimeProvider time,
     ILogger<RetentionService> logger) : BackgroundService
 {
     const int BatchesPerTransaction = 20;
@@ -18,12 +18,13 @@ public sealed partial class RetentionService(IBatchStore store, IOptions<Storage
         {
             try
             {
-                var cutoff = time.GetUtcNow() - options.Value.Retention;
+                var now = time.GetUtcNow();
+                var cutoff = now - options.Value.Retention;
                 int deleted;
                 var total = 0;
                 do
                 {
-                    deleted = await store.DeleteEndedBeforeAsync(cutoff, BatchesPerTransaction, stoppingToken);
+                    deleted = await store.DeleteEndedBeforeAsync(cutoff, now, BatchesPerTransaction, stoppingToken);
                     total += deleted;
                 }
                 while (deleted == BatchesPerTransaction && !stoppingToken.IsCancellationRequested);

@@ -1,22 +1,27 @@
+using FetchApi.Batches;
+using FetchApi.Callbacks;
+using FetchApi.Engine;
+
 namespace FetchApi.Storage;
 
 public static class StorageExtensions
 {
+    /// <summary>
+    /// The store, by role: each consumer declares the interface it needs (the batch service its commands and queries,
+    /// the engine its work source and result sink, callbacks their outbox) and the SQLite file implements them all.
+    /// </summary>
     public static WebApplicationBuilder AddFetchStorage(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<StorageOptions>(StorageOptions.Section);
-        builder.Services.AddSingleton<IBatchStore, SqliteBatchStore>();
-        // Registered before the engine, so the schema exists before the engine resumes unfinished batches.
-        builder.Services.AddHostedService<StorageInitializer>();
-        builder.Services.AddHostedService<RetentionService>();
+        builder.Services.AddSingleton<SqliteDatabase>();
+        builder.Services.AddSingleton<IStore, SqliteStore>();
+        builder.Services.AddSingleton<IBatchCommands, SqliteBatchCommands>();
+        builder.Services.AddSingleton<IBatchQueries, SqliteBatchQueries>();
+        builder.Services.AddSingleton<IWorkSource, SqliteWorkSource>();
+        builder.Services.AddSingleton<IResultSink, SqliteResultSink>();
+        builder.Services.AddSingleton<ICallbackOutbox, SqliteCallbackOutbox>();
+        builder.Services.AddSingleton<IRetentionStore, SqliteRetention>();
+        builder.Services.AddSingleton<RetentionService>();
         return builder;
     }
-}
-
-/// <summary>Creates or upgrades the schema on start.</summary>
-sealed class StorageInitializer(IBatchStore store) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -5,15 +5,6 @@ using OpenTelemetry.Trace;
 
 namespace FetchApi.Telemetry;
 
-/// <summary>Telemetry switches (section <c>Telemetry</c>).</summary>
-public sealed class TelemetryOptions
-{
-    public const string Section = "Telemetry";
-
-    /// <summary>Serve Prometheus metrics at <c>/metrics</c>.</summary>
-    public bool Prometheus { get; set; }
-}
-
 public static class TelemetryExtensions
 {
     /// <summary>
@@ -42,8 +33,7 @@ public static class TelemetryExtensions
                 {
                     metrics.AddOtlpExporter();
                 }
-            })
-;
+            });
 
         // Spans are recorded only when something receives them: with no exporter, a tracer would sample and fill an
         // activity per request and per fetch for nothing, on the hot path.

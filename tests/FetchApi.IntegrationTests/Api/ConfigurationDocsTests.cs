@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Reflection;
-using FetchApi.Api;
+using FetchApi.Callbacks;
+using FetchApi.Http;
 using FetchApi.Batches;
 using FetchApi.Engine;
 using FetchApi.IntegrationTests.Durability;

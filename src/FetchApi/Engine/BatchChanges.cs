@@ -3,15 +3,19 @@ using System.Collections.Concurrent;
 namespace FetchApi.Engine;
 
 /// <summary>
-/// Tells waiters (Prefer: wait, event streams, callbacks) that a batch changed in the store. A waiter subscribes
-/// first, then reads the store, then awaits: a change between its read and its wait is never missed.
+/// The one signal that batches changed in the store: results written, a batch started, cancelled or deleted. Waiters
+/// (<c>Prefer: wait</c>, event streams) subscribe first, then read the store, then await, so a change between their
+/// read and their wait is never missed; listeners (callbacks) hear every change through <see cref="Changed"/>.
 /// </summary>
-public sealed class BatchNotifier
+public sealed class BatchChanges
 {
     readonly ConcurrentDictionary<Guid, TaskCompletionSource> _waiters = new();
 
+    /// <summary>Raised after every change, with the batches it touched.</summary>
+    public event Action<IReadOnlyCollection<Guid>>? Changed;
+
     /// <summary>A task that completes at the next change of <paramref name="batchId"/>.</summary>
-    public Task NextChange(Guid batchId) =>
+    public Task Next(Guid batchId) =>
         _waiters.GetOrAdd(batchId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
     /// <summary>A waiter that stops waiting removes its entry, unless a change already replaced it.</summary>
@@ -23,7 +27,8 @@ public sealed class BatchNotifier
         }
     }
 
-    public void Changed(IEnumerable<Guid> batchIds)
+    /// <summary>Tells waiters and listeners that <paramref name="batchIds"/> changed in the store.</summary>
+    public void Publish(IReadOnlyCollection<Guid> batchIds)
     {
         foreach (var id in batchIds)
         {
@@ -32,14 +37,7 @@ public sealed class BatchNotifier
                 waiter.TrySetResult();
             }
         }
-    }
 
-    /// <summary>Raised after a write, with the batches whose final state may have changed (for callbacks).</summary>
-    public event Action<IReadOnlyCollection<Guid>>? BatchesWritten;
-
-    internal void Written(IReadOnlyCollection<Guid> batchIds)
-    {
-        Changed(batchIds);
-        BatchesWritten?.Invoke(batchIds);
+        Changed?.Invoke(batchIds);
     }
 }

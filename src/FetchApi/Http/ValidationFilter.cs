@@ -1,7 +1,6 @@
-using FetchApi.Api;
 using FluentValidation;
 
-namespace FetchApi.Batches;
+namespace FetchApi.Http;
 
 /// <summary>Runs the FluentValidation validator of <typeparamref name="T"/> on the bound argument; 400 with per-field errors.</summary>
 public sealed class ValidationFilter<T>(IValidator<T> validator) : IEndpointFilter

@@ -4,7 +4,7 @@ namespace FetchApi.Storage;
 /// SQLite schema, one step per version; <c>PRAGMA user_version</c> records which one a file has, and the service
 /// applies the missing steps on start, in one transaction. Steps are never edited once released: add a new one.
 /// </summary>
-static class Schema
+static class SqliteSchema
 {
     public static readonly string[] Steps =
     [
@@ -78,6 +78,12 @@ static class Schema
 
         CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT INTO counters (name, value) VALUES ('done_seq', 0);
+        """,
+
+        // 3: one options column: the request headers move into the stored options (clients never see them).
+        """
+        UPDATE batches SET options = json_set(options, '$.headers', json(headers));
+        ALTER TABLE batches DROP COLUMN headers;
         """,
     ];
 

@@ -1,12 +1,10 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
-using FetchApi.Security;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
-namespace FetchApi.Api;
+namespace FetchApi.Http;
 
 public static class RatePolicies
 {
@@ -14,17 +12,6 @@ public static class RatePolicies
     public const string Create = "create";
     /// <summary>Every other API request.</summary>
     public const string Api = "api";
-}
-
-/// <summary>Per-client request limits (section <c>RateLimiting</c>).</summary>
-public sealed class RateLimitingOptions
-{
-    public const string Section = "RateLimiting";
-
-    [Range(1, 1_000_000)] public int CreatePerSecond { get; set; } = 10;
-    [Range(1, 1_000_000)] public int CreateBurst { get; set; } = 20;
-    [Range(1, 1_000_000)] public int ApiPerSecond { get; set; } = 100;
-    [Range(1, 1_000_000)] public int ApiBurst { get; set; } = 100;
 }
 
 public static class RateLimitingExtensions
@@ -61,10 +48,10 @@ public static class RateLimitingExtensions
         return builder;
     }
 
-    // Per client: the API key when there is one (authentication runs first), else the remote address.
+    // Per client: the authenticated client (API key name) when there is one (authentication runs first), else the remote address.
     static RateLimitPartition<string> Bucket(HttpContext context, int perSecond, int burst) =>
         RateLimitPartition.GetTokenBucketLimiter(
-            context.User.Owner() is { } key ? "key:" + key : "ip:" + context.Connection.RemoteIpAddress,
+            context.User.Identity is { IsAuthenticated: true, Name: { } client } ? "key:" + client : "ip:" + context.Connection.RemoteIpAddress,
             _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = burst,

@@ -1,10 +1,10 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
-using FetchApi.Batches;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;
 
-namespace FetchApi.Api;
+namespace FetchApi.Http;
 
 public static class OpenApi
 {
@@ -56,68 +56,67 @@ public static class OpenApi
 
     const string BearerScheme = "Bearer";
 
-    /// <summary>Operations on batches need a key (when keys are configured); health and the document itself do not.</summary>
+    /// <summary>Operations that require authorization (endpoint metadata) show the lock; health and the document itself do not.</summary>
     sealed class BearerRequirementFilter : IOperationFilter
     {
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
-            if (context.ApiDescription.RelativePath?.StartsWith("batches", StringComparison.Ordinal) == true)
+            if (context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any())
             {
                 operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
             }
         }
     }
 
-    /// <summary>
-    /// Query values are bound as strings so that a bad one is a 400 naming the parameter; the document still gives
-    /// their real types, so generated clients take numbers, booleans and enums.
-    /// </summary>
+    /// <summary>Query values bound as strings get the type their <see cref="QueryTypeAttribute"/> names.</summary>
     sealed class QueryParameterTypesFilter : IOperationFilter
     {
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
-            foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+            foreach (var description in context.ApiDescription.ParameterDescriptions)
             {
-                if (parameter.In != ParameterLocation.Query)
+                if (description.ParameterInfo()?.GetCustomAttribute<QueryTypeAttribute>() is not { } query
+                    || operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.Name == description.Name && p.In == ParameterLocation.Query)
+                        is not { } parameter)
                 {
                     continue;
                 }
 
-                parameter.Schema = parameter.Name switch
+                parameter.Schema = query.Type switch
                 {
-                    "offset" or "limit" => new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "0" },
-                    "results" => new OpenApiSchema { Type = JsonSchemaType.Boolean, Default = System.Text.Json.Nodes.JsonValue.Create(true) },
-                    "state" => new OpenApiSchemaReference(nameof(Model.SlotState), context.Document),
-                    "status" => new OpenApiSchemaReference(nameof(Model.BatchStatus), context.Document),
+                    { IsEnum: true } type => context.SchemaGenerator.GenerateSchema(type, context.SchemaRepository),
+                    var type when type == typeof(int) => new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.Integer, Format = "int32",
+                        Minimum = query.Minimum == int.MinValue ? null : query.Minimum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Default = query.Default is null ? null : JsonNode.Parse(query.Default),
+                    },
+                    var type when type == typeof(bool) => new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.Boolean, Default = query.Default is null ? null : JsonNode.Parse(query.Default),
+                    },
                     _ => parameter.Schema,
                 };
             }
         }
     }
 
-    sealed class TagDescriptionsFilter : IDocumentFilter
+    /// <summary>Tag descriptions registered by the features (<see cref="TagDescription"/>).</summary>
+    sealed class TagDescriptionsFilter(IEnumerable<TagDescription> tags) : IDocumentFilter
     {
         public void Apply(OpenApiDocument swaggerDoc, DocumentFilterContext context) =>
-            swaggerDoc.Tags = new HashSet<OpenApiTag>
-            {
-                new() { Name = "Batches", Description = "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches." },
-            };
+            swaggerDoc.Tags = tags.Select(t => new OpenApiTag { Name = t.Name, Description = t.Description }).ToHashSet();
     }
 
-    /// <summary>An example body that works as shown in "Try it out".</summary>
+    /// <summary>The request body example an endpoint declares with <see cref="RequestExample"/> metadata.</summary>
     sealed class RequestExampleFilter : IOperationFilter
     {
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
-            if (operation.OperationId == "CreateBatch" && operation.RequestBody?.Content?.TryGetValue("application/json", out var media) == true
-                && media is OpenApiMediaType concrete)
+            if (context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<RequestExample>().LastOrDefault() is { } example
+                && operation.RequestBody?.Content?.TryGetValue("application/json", out var media) == true && media is OpenApiMediaType concrete)
             {
-                concrete.Example = JsonNode.Parse("""
-                    {
-                      "urls": ["https://example.com/", "https://example.org/a?b=1"],
-                      "options": { "concurrency": 20, "timeoutSeconds": 10, "maxAttempts": 3, "includeBody": false }
-                    }
-                    """);
+                concrete.Example = JsonNode.Parse(example.Json);
             }
         }
     }

@@ -4,7 +4,7 @@ using FetchApi.Storage;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace FetchApi.Api;
+namespace FetchApi.Hosting;
 
 public static class Health
 {
@@ -64,7 +64,7 @@ public static class HealthProbe
     }
 }
 
-sealed class StoreHealthCheck(IBatchStore store) : IHealthCheck
+sealed class StoreHealthCheck(IStore store) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -1,37 +1,15 @@
-using System.ComponentModel.DataAnnotations;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using FetchApi.Engine;
 using FetchApi.Model;
-using FetchApi.Storage;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
 
-namespace FetchApi.Engine;
-
-/// <summary>Batch callbacks (section <c>Callbacks</c>).</summary>
-public sealed class CallbackOptions
-{
-    public const string Section = "Callbacks";
-
-    /// <summary>How long after a batch ended its callback is still retried.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")] public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(24);
-
-    /// <summary>First delay between the quick retries of one delivery round (Polly; doubles, with jitter).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Delay before the second round; doubles each round, at most an hour.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")] public TimeSpan RoundDelay { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Timeout of one delivery attempt.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How often due callbacks are looked for, besides right after a batch ends.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")] public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(5);
-}
+namespace FetchApi.Callbacks;
 
 /// <summary>
 /// POSTs a batch's summary to its <c>callback.url</c> when the batch ends, signed with
@@ -40,8 +18,8 @@ public sealed class CallbackOptions
 /// <c>Callbacks:MaxAge</c>. Callbacks go through the fetch client: the outbound address policy applies.
 /// </summary>
 public sealed partial class CallbackDispatcher(
-    IBatchStore store,
-    BatchNotifier notifier,
+    ICallbackOutbox outbox,
+    BatchChanges changes,
     IHttpClientFactory clients,
     IOptions<CallbackOptions> options,
     IOptions<JsonOptions> json,
@@ -69,14 +47,14 @@ public sealed partial class CallbackDispatcher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        notifier.BatchesWritten += OnWritten;
+        changes.Changed += OnChanged;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 try
                 {
-                    var due = await store.GetDueCallbacksAsync(time.GetUtcNow(), 20, stoppingToken);
+                    var due = await outbox.GetDueAsync(time.GetUtcNow(), 20, stoppingToken);
                     await Task.WhenAll(due.Select(d => DeliverAsync(d, stoppingToken)));
                     if (due.Count == 20)
                     {
@@ -96,14 +74,12 @@ public sealed partial class CallbackDispatcher(
         }
         finally
         {
-            notifier.BatchesWritten -= OnWritten;
+            changes.Changed -= OnChanged;
         }
     }
 
-    void OnWritten(IReadOnlyCollection<Guid> batches) => Poke();
-
-    /// <summary>Look for due callbacks now (a batch just ended or was cancelled).</summary>
-    public void Poke()
+    /// <summary>A batch changed (it may have ended): look for due callbacks now.</summary>
+    void OnChanged(IReadOnlyCollection<Guid> batches)
     {
         if (_wake.CurrentCount == 0)
         {
@@ -113,12 +89,7 @@ public sealed partial class CallbackDispatcher(
 
     async Task DeliverAsync(DueCallback due, CancellationToken stoppingToken)
     {
-        var summary = await store.GetSummaryAsync(due.BatchId, due.Owner, stoppingToken);
-        if (summary is null)
-        {
-            return;
-        }
-
+        var summary = due.Summary;
         var body = JsonSerializer.SerializeToUtf8Bytes(summary, json.Value.SerializerOptions);
         var client = clients.CreateClient(Fetcher.ClientName);
         var delivered = false;
@@ -130,34 +101,32 @@ public sealed partial class CallbackDispatcher(
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 request.Headers.Add("FetchApi-Signature", Sign(due.Callback.Secret, body));
                 request.Headers.Add("FetchApi-Event", summary.Status == BatchStatus.Cancelled ? "batch.cancelled" : "batch.completed");
-                request.Headers.Add("FetchApi-Delivery", due.BatchId.ToString());
+                request.Headers.Add("FetchApi-Delivery", summary.Id.ToString());
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
                 return response.IsSuccessStatusCode;
             }, stoppingToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
-            LogAttemptFailed(due.BatchId, ex.Message);
+            LogAttemptFailed(summary.Id, ex.Message);
         }
 
         var attempts = due.Attempts + 1;
-        var now = time.GetUtcNow();
         if (delivered)
         {
-            await store.RecordCallbackAsync(due.BatchId, CallbackState.Delivered, attempts, null, CancellationToken.None);
+            await outbox.RecordAsync(summary.Id, CallbackState.Delivered, attempts, null, CancellationToken.None);
             return;
         }
 
-        var delay = TimeSpan.FromTicks(Math.Min(_options.RoundDelay.Ticks * (1L << Math.Min(attempts - 1, 20)), TimeSpan.FromHours(1).Ticks));
-        var next = now + delay * (0.8 + (0.4 * Random.Shared.NextDouble()));
-        if (next - due.EndedAt > _options.MaxAge)
+        var endedAt = summary.CompletedAt ?? summary.CreatedAt;
+        if (CallbackSchedule.NextRound(attempts, endedAt, time.GetUtcNow(), _options, Random.Shared.NextDouble()) is { } next)
         {
-            LogGaveUp(due.BatchId, attempts);
-            await store.RecordCallbackAsync(due.BatchId, CallbackState.GaveUp, attempts, null, CancellationToken.None);
+            await outbox.RecordAsync(summary.Id, CallbackState.Pending, attempts, next, CancellationToken.None);
         }
         else
         {
-            await store.RecordCallbackAsync(due.BatchId, CallbackState.Pending, attempts, next, CancellationToken.None);
+            LogGaveUp(summary.Id, attempts);
+            await outbox.RecordAsync(summary.Id, CallbackState.GaveUp, attempts, null, CancellationToken.None);
         }
     }
 

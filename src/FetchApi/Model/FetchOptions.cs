@@ -1,0 +1,26 @@
+namespace FetchApi.Model;
+
+/// <summary>
+/// The options a batch runs with, as stored and as the engine uses them: the request headers included. Clients see
+/// them through <see cref="AsBatchOptions"/>, which leaves the headers out, since they may hold credentials.
+/// </summary>
+public sealed record FetchOptions
+{
+    public required int Concurrency { get; init; }
+    public required double TimeoutSeconds { get; init; }
+    public required int MaxAttempts { get; init; }
+    /// <summary>GET or HEAD.</summary>
+    public required string Method { get; init; }
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    public required bool IncludeBody { get; init; }
+    public required long MaxBodyBytes { get; init; }
+    public required bool FollowRedirects { get; init; }
+    public required int MaxRedirects { get; init; }
+
+    /// <summary>The client's view: everything but the headers.</summary>
+    public BatchOptions AsBatchOptions() => new()
+    {
+        Concurrency = Concurrency, TimeoutSeconds = TimeoutSeconds, MaxAttempts = MaxAttempts, Method = Method,
+        IncludeBody = IncludeBody, MaxBodyBytes = MaxBodyBytes, FollowRedirects = FollowRedirects, MaxRedirects = MaxRedirects,
+    };
+}

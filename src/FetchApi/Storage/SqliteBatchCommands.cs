@@ -1,0 +1,126 @@
+using System.Text.Json;
+using FetchApi.Batches;
+using FetchApi.Callbacks;
+using FetchApi.Model;
+using Microsoft.Data.Sqlite;
+using static FetchApi.Storage.SqliteDatabase;
+using static FetchApi.Storage.SqliteRows;
+
+namespace FetchApi.Storage;
+
+#pragma warning disable VSTHRD103 // see SqliteDatabase
+
+/// <summary>Creates, cancels and deletes batches in the SQLite file.</summary>
+public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
+{
+    public Task<CreateResult> CreateAsync(NewBatch batch, IdempotencyKey? idempotencyKey, Func<bool> admit, CancellationToken cancellationToken) =>
+        db.WriteAsync(async c =>
+        {
+            // IMMEDIATE: the key lookup and the insert are one atomic step, even for two requests with the same key.
+            await using var tx = c.BeginTransaction(deferred: false);
+            var owner = batch.Owner ?? "";
+            if (idempotencyKey is not null)
+            {
+                await using var lookup = Command(c, tx,
+                    "SELECT request_hash, batch_id FROM idempotency WHERE owner = $owner AND key = $key AND expires_at > $now " +
+                    "AND EXISTS (SELECT 1 FROM batches WHERE id = batch_id);",
+                    ("$owner", owner), ("$key", idempotencyKey.Key), ("$now", Ms(batch.CreatedAt)));
+                await using var reader = await lookup.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    var earlier = Guid.Parse(reader.GetString(1));
+                    return new CreateResult(
+                        reader.GetString(0) == idempotencyKey.RequestHash ? CreateOutcome.Replayed : CreateOutcome.KeyReusedWithDifferentRequest,
+                        earlier);
+                }
+            }
+
+            if (!admit())
+            {
+                return new CreateResult(CreateOutcome.NotAdmitted, batch.Id);
+            }
+
+            await using var insert = Command(c, tx,
+                "INSERT INTO batches (id, owner, status, created_at, options, total, pending, fetched, failed, cancelled, " +
+                "callback_url, callback_secret, callback_state) " +
+                $"VALUES ($id, $owner, {Queued}, $created, $options, $n, $n, 0, 0, 0, $cbUrl, $cbSecret, $cbState) RETURNING seq;",
+                ("$id", batch.Id.ToString()), ("$owner", batch.Owner), ("$created", Ms(batch.CreatedAt)),
+                ("$options", JsonSerializer.Serialize(batch.Options, Json)), ("$n", batch.Urls.Count),
+                ("$cbUrl", batch.Callback?.Url), ("$cbSecret", batch.Callback?.Secret),
+                ("$cbState", (int)(batch.Callback is null ? CallbackState.None : CallbackState.Pending)));
+            var seq = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
+
+            await using var slot = Command(c, tx, "INSERT INTO slots (batch_seq, idx, url) VALUES ($seq, $idx, $url);", ("$seq", seq));
+            var idx = slot.Parameters.Add("$idx", SqliteType.Integer);
+            var url = slot.Parameters.Add("$url", SqliteType.Text);
+            slot.Prepare();
+            for (var i = 0; i < batch.Urls.Count; i++)
+            {
+                idx.Value = i;
+                url.Value = batch.Urls[i];
+                await slot.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (idempotencyKey is not null)
+            {
+                await ExecuteAsync(c, tx,
+                    "INSERT OR REPLACE INTO idempotency (owner, key, request_hash, batch_id, expires_at) VALUES ($owner, $key, $hash, $id, $expires);",
+                    cancellationToken, ("$owner", owner), ("$key", idempotencyKey.Key), ("$hash", idempotencyKey.RequestHash),
+                    ("$id", batch.Id.ToString()), ("$expires", Ms(batch.CreatedAt + idempotencyKey.Lifetime)));
+            }
+
+            await tx.CommitAsync(cancellationToken);
+            return new CreateResult(CreateOutcome.Created, batch.Id);
+        }, cancellationToken);
+
+    public Task<(CancelOutcome Outcome, BatchSummary? Summary)> CancelAsync(Guid id, string? owner, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        db.WriteAsync<(CancelOutcome, BatchSummary?)>(async c =>
+        {
+            await using var tx = c.BeginTransaction(deferred: false);
+            if (await ReadSummaryAsync(c, tx, id, owner, cancellationToken) is not var (seq, summary))
+            {
+                return (CancelOutcome.NotFound, null);
+            }
+
+            switch (summary.Status)
+            {
+                case BatchStatus.Completed:
+                    return (CancelOutcome.AlreadyCompleted, summary);
+                case BatchStatus.Cancelled:
+                    return (CancelOutcome.AlreadyCancelled, summary);
+            }
+
+            // Cancelled slots become final now, in index order, after every slot that became final before.
+            var doneSeq = await ScalarAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq';", cancellationToken);
+            var cancelled = await ExecuteAsync(c, tx,
+                $"UPDATE slots SET state = {Cancelled}, done_seq = $base + idx + 1 WHERE batch_seq = $seq AND state = {Pending};",
+                cancellationToken, ("$seq", seq), ("$base", doneSeq));
+            await ExecuteAsync(c, tx, "UPDATE counters SET value = value + $n WHERE name = 'done_seq';", cancellationToken,
+                ("$n", summary.Counts.Total + 1));
+            await ExecuteAsync(c, tx,
+                $"UPDATE batches SET status = {BatchCancelled}, completed_at = $now, pending = pending - $n, cancelled = cancelled + $n " +
+                "WHERE seq = $seq;",
+                cancellationToken, ("$seq", seq), ("$now", Ms(now)), ("$n", cancelled));
+            var after = (await ReadSummaryAsync(c, tx, id, owner, cancellationToken))!.Value.Summary;
+            await tx.CommitAsync(cancellationToken);
+            return (CancelOutcome.Cancelled, after);
+        }, cancellationToken);
+
+    public Task<bool> DeleteAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
+        db.WriteAsync(async c =>
+        {
+            await using var tx = c.BeginTransaction(deferred: false);
+            var seq = await ScalarAsync(c, tx, "SELECT COALESCE((SELECT seq FROM batches WHERE id = $id AND owner IS $owner), 0);",
+                cancellationToken, ("$id", id.ToString()), ("$owner", owner));
+            if (seq == 0)
+            {
+                return false;
+            }
+
+            await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = $seq; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
+                ("$seq", seq));
+            await tx.CommitAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
+}

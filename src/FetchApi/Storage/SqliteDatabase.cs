@@ -1,0 +1,124 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using FetchApi.Model;
+
+namespace FetchApi.Storage;
+
+// Microsoft.Data.Sqlite does its I/O synchronously even behind *Async methods (SQLite is an in-process library);
+// BeginTransaction(deferred) and Prepare have no async form at all. Awaiting the others keeps call sites uniform.
+#pragma warning disable VSTHRD103
+
+/// <summary>
+/// The embedded default store's file: one SQLite database in WAL mode (readers never wait for the writer), opened per
+/// operation from a pool, with the one write guard every role's writes go through. Timestamps are Unix milliseconds,
+/// enums their numbers, options JSON. Owners are compared with <c>IS</c>, so the open service (owner null) and each
+/// API key see only their own batches.
+/// </summary>
+public sealed class SqliteDatabase : IDisposable
+{
+    readonly string _connectionString;
+    readonly long _busyTimeoutMs;
+    readonly SemaphoreSlim _writes = new(1, 1);
+
+    public SqliteDatabase(IOptions<StorageOptions> options)
+    {
+        _busyTimeoutMs = (long)options.Value.BusyTimeout.TotalMilliseconds;
+        var builder = new SqliteConnectionStringBuilder(options.Value.ConnectionString) { Pooling = true };
+        if (builder.DataSource is { Length: > 0 } file && file != ":memory:" && Path.GetDirectoryName(Path.GetFullPath(file)) is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        _connectionString = builder.ToString();
+    }
+
+    public async Task<SqliteConnection> OpenAsync(CancellationToken ct)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        // FULL: a commit is on disk before 202 goes out, even across a power cut. busy_timeout: wait for the writer lock.
+        await ExecuteAsync(connection, null, $"PRAGMA synchronous=FULL; PRAGMA busy_timeout={_busyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
+        return connection;
+    }
+
+    /// <summary>Closes the pooled connections of this file.</summary>
+    public void Close()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+
+    // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
+    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
+
+    /// <summary>
+    /// Runs a write in its turn, reporting an unavailable file as <see cref="StoreUnavailableException"/>. Writes take
+    /// turns on an async lock first: SQLite has one writer at a time anyway, and waiting here costs no thread, while
+    /// waiting in SQLite's busy handler would block one.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
+    {
+        await _writes.WaitAsync(ct);
+        try
+        {
+            await using var c = await OpenAsync(ct);
+            return await write(c);
+        }
+        catch (SqliteException e) when (IsUnavailable(e))
+        {
+            throw new StoreUnavailableException(e);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>Runs a read, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>
+    public async Task<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> read, CancellationToken ct)
+    {
+        try
+        {
+            await using var c = await OpenAsync(ct);
+            return await read(c);
+        }
+        catch (SqliteException e) when (IsUnavailable(e))
+        {
+            throw new StoreUnavailableException(e);
+        }
+    }
+
+    public static async Task<int> ExecuteAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct,
+        params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(c, tx, sql, parameters);
+        return await command.ExecuteNonQueryAsync(ct);
+    }
+
+    public static async Task<long> ScalarAsync(SqliteConnection c, SqliteTransaction? tx, string sql, CancellationToken ct,
+        params (string Name, object? Value)[] parameters)
+    {
+        await using var command = Command(c, tx, sql, parameters);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
+    }
+
+    public static SqliteCommand Command(SqliteConnection c, SqliteTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = c.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = tx;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    public static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
+
+    public static DateTimeOffset? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
+
+    public void Dispose() => _writes.Dispose();
+}

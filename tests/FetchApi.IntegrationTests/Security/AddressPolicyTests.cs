@@ -26,7 +26,7 @@ public sealed class AddressPolicyTests
     public async Task AllowedNetworkOpensOnlyThatRange()
     {
         // Loopback only: a policy bug must not turn this test into traffic off the machine. Private and metadata
-        // addresses are covered through the decision function in AddressTableTests.
+        // addresses are covered through the decision function in FetchApi.UnitTests (Security/AddressTableTests).
         await using var allowed = await UpstreamServer.StartAsync("127.0.0.1");
         await using var refused = await UpstreamServer.StartAsync("127.0.0.2");
         await using var factory = new FetchApiFactory(new Dictionary<string, string?> { ["Security:AllowedNetworks:0"] = "127.0.0.1/32" });

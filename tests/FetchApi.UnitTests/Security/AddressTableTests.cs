@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using FetchApi.Security;
 using Microsoft.Extensions.Options;
 
-namespace FetchApi.IntegrationTests.Security;
+namespace FetchApi.UnitTests.Security;
 
 /// <summary>
 /// The address table, through the policy's decision function: no connection is made. Each refused range is tested

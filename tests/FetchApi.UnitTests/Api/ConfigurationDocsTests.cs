@@ -4,13 +4,12 @@ using FetchApi.Callbacks;
 using FetchApi.Http;
 using FetchApi.Batches;
 using FetchApi.Engine;
-using FetchApi.IntegrationTests.Durability;
 using FetchApi.Security;
 using FetchApi.Storage;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Configuration;
 
-namespace FetchApi.IntegrationTests.ApiTests;
+namespace FetchApi.UnitTests.Api;
 
 /// <summary>The configuration reference and the shipped appsettings.json say the same as the options classes.</summary>
 public sealed class ConfigurationDocsTests
@@ -35,7 +34,7 @@ public sealed class ConfigurationDocsTests
     [MemberData(nameof(OptionsClasses))]
     public void EverySettingIsDocumented(Type type, string section)
     {
-        var docs = File.ReadAllText(Path.Combine(ServiceProcess.RepositoryRoot, "docs", "configuration.md"));
+        var docs = File.ReadAllText(Path.Combine(Repository.Root, "docs", "configuration.md"));
 
         Assert.All(Settings(type), p => Assert.Contains($"`{section}:{p.Name}`", docs, StringComparison.Ordinal));
     }
@@ -45,7 +44,7 @@ public sealed class ConfigurationDocsTests
     public void AppsettingsHoldsTheDefaults(Type type, string section)
     {
         var configuration = new ConfigurationBuilder()
-            .AddJsonFile(Path.Combine(ServiceProcess.RepositoryRoot, "appsettings.json"))
+            .AddJsonFile(Path.Combine(Repository.Root, "appsettings.json"))
             .Build();
         var defaults = Activator.CreateInstance(type)!;
         var shipped = configuration.GetSection(section).Get(type) ?? Activator.CreateInstance(type)!;

@@ -1,0 +1,433 @@
+using FetchApi.Engine;
+using Microsoft.Extensions.Time.Testing;
+
+namespace FetchApi.UnitTests.Engine;
+
+/// <summary>
+/// What runs next: fairness across batches and hosts, the three limits, Retry-After holds, windows and backlog.
+/// No sockets, no sleeps: the clock is a <see cref="FakeTimeProvider"/> and every call returns at once.
+/// </summary>
+public sealed class SchedulerTests
+{
+    readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
+
+    DateTimeOffset Now => _clock.GetUtcNow();
+
+    static Scheduler Create(int global = 256, int perHost = 1000, int window = 1000, int maxBacklog = 1_000_000) =>
+        new(new EngineOptions { GlobalConcurrency = global, PerHostConcurrency = perHost, WindowSize = window, MaxBacklog = maxBacklog });
+
+    /// <summary><paramref name="count"/> slots from index <paramref name="from"/>, on <paramref name="hosts"/> in turn.</summary>
+    static List<PendingSlot> Slots(int count, int from = 0, params string[] hosts)
+    {
+        hosts = hosts.Length == 0 ? ["a.test"] : hosts;
+        return [.. Enumerable.Range(from, count).Select(i => new PendingSlot(i, $"http://{hosts[i % hosts.Length]}/{i}"))];
+    }
+
+    static Guid Add(Scheduler scheduler, int slots, int concurrency = 20, params string[] hosts)
+    {
+        var id = Guid.NewGuid();
+        Assert.True(scheduler.Add(id, concurrency, slots, Slots(slots, 0, hosts)));
+        return id;
+    }
+
+    [Fact]
+    public void GlobalConcurrencyBoundsEverythingInFlight()
+    {
+        var scheduler = Create(global: 5);
+        Add(scheduler, 10);
+        Add(scheduler, 10);
+
+        Assert.Equal(5, scheduler.Next(Now).Work.Count);
+        Assert.Empty(scheduler.Next(Now).Work);
+        Assert.Equal(5, scheduler.InFlight);
+    }
+
+    [Fact]
+    public void BatchConcurrencyBoundsItsOwnFetches()
+    {
+        var scheduler = Create();
+        var id = Add(scheduler, 10, concurrency: 3);
+
+        var work = scheduler.Next(Now).Work;
+
+        Assert.Equal(3, work.Count);
+        Assert.All(work, d => Assert.Equal(id, d.BatchId));
+    }
+
+    [Fact]
+    public void PerHostConcurrencyHoldsAcrossBatchesAndLeavesOtherHostsFree()
+    {
+        var scheduler = Create(perHost: 2);
+        Add(scheduler, 10, hosts: "slow.test");
+        Add(scheduler, 10, hosts: ["slow.test", "fast.test"]);
+
+        var work = scheduler.Next(Now).Work;
+
+        Assert.Equal(2, work.Count(d => d.Host == "slow.test:80"));
+        Assert.Equal(2, work.Count(d => d.Host == "fast.test:80"));
+    }
+
+    [Fact]
+    public void BatchesShareGlobalSlotsRoundRobin()
+    {
+        var scheduler = Create(global: 6);
+        var a = Add(scheduler, 100);
+        var b = Add(scheduler, 100);
+        var c = Add(scheduler, 100);
+
+        var work = scheduler.Next(Now).Work;
+
+        Assert.Equal([2, 2, 2], new[] { a, b, c }.Select(id => work.Count(d => d.BatchId == id)));
+    }
+
+    [Fact]
+    public void HostsOfOneBatchTakeTurns()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        // Input order a, a, a, b, b, b: the first two fetches still go to different hosts.
+        scheduler.Add(id, 2, 6, [.. Slots(3, 0, "a.test"), .. Slots(3, 3, "b.test")]);
+
+        var work = scheduler.Next(Now).Work;
+
+        Assert.Equal(["a.test:80", "b.test:80"], work.Select(d => d.Host).Order());
+    }
+
+    [Fact]
+    public void SlotsOfOneHostGoInIndexOrder()
+    {
+        var scheduler = Create();
+        Add(scheduler, 5, concurrency: 5);
+
+        Assert.Equal([0, 1, 2, 3, 4], scheduler.Next(Now).Work.Select(d => d.Slot.Index));
+    }
+
+    [Fact]
+    public void ASmallBatchTakesTurnsForFreedSlotsWhileALargeOneHoldsEveryGlobalSlot()
+    {
+        var scheduler = Create(global: 4);
+        var large = Add(scheduler, 1000, concurrency: 100);
+        var running = scheduler.Next(Now).Work;
+        var small = Add(scheduler, 3);
+
+        var freed = new List<Dispatch>();
+        foreach (var done in running.Take(2))
+        {
+            var completion = scheduler.Complete(done, Now, takeNext: true);
+            Assert.Null(completion.Next); // the large batch does not keep a slot while another batch waits
+            Assert.True(completion.WakeLoop);
+            freed.Add(Assert.Single(scheduler.Next(Now).Work));
+        }
+
+        Assert.All(running, d => Assert.Equal(large, d.BatchId));
+        Assert.Equal(1, freed.Count(d => d.BatchId == small));
+    }
+
+    [Fact]
+    public void BatchesWaitingTogetherSplitFreedSlotsEvenly()
+    {
+        var scheduler = Create(global: 4);
+        var large = Add(scheduler, 1000, concurrency: 100);
+        var running = scheduler.Next(Now).Work;
+        var small = Add(scheduler, 10);
+        foreach (var done in running)
+        {
+            scheduler.Complete(done, Now, takeNext: true);
+        }
+
+        var next = scheduler.Next(Now).Work;
+
+        Assert.Equal(2, next.Count(d => d.BatchId == large));
+        Assert.Equal(2, next.Count(d => d.BatchId == small));
+    }
+
+    [Fact]
+    public void AFinishedFetchHandsOverTheNextSlotOfItsBatchWhenNoOtherBatchWaits()
+    {
+        var scheduler = Create();
+        Add(scheduler, 10, concurrency: 2);
+        var running = scheduler.Next(Now).Work;
+
+        var completion = scheduler.Complete(running[0], Now, takeNext: true);
+
+        Assert.Equal(2, completion.Next?.Slot.Index);
+        Assert.False(completion.WakeLoop);
+        Assert.Equal(2, scheduler.InFlight);
+    }
+
+    [Fact]
+    public void WithoutTakeNextAFinishedFetchLeavesTheSlotToTheLoop()
+    {
+        var scheduler = Create();
+        Add(scheduler, 10, concurrency: 2);
+        var running = scheduler.Next(Now).Work;
+
+        var completion = scheduler.Complete(running[0], Now, takeNext: false);
+
+        Assert.Null(completion.Next);
+        Assert.True(completion.WakeLoop);
+        Assert.Equal(2, Assert.Single(scheduler.Next(Now).Work).Slot.Index);
+    }
+
+    [Fact]
+    public void RetryAfterHoldsTheHostUntilThenAndSaysWhenToLookAgain()
+    {
+        var scheduler = Create();
+        Add(scheduler, 5, concurrency: 1, hosts: "busy.test");
+        var first = Assert.Single(scheduler.Next(Now).Work);
+
+        scheduler.Hold(first.Host, TimeSpan.FromSeconds(5), Now);
+        scheduler.Complete(first, Now, takeNext: true);
+        var held = scheduler.Next(Now);
+
+        Assert.Empty(held.Work);
+        Assert.Equal(TimeSpan.FromSeconds(5), held.WakeIn);
+
+        _clock.Advance(TimeSpan.FromSeconds(4.9));
+        Assert.Empty(scheduler.Next(Now).Work);
+
+        _clock.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(1, Assert.Single(scheduler.Next(Now).Work).Slot.Index);
+    }
+
+    [Fact]
+    public void AShorterRetryAfterDoesNotCutALongerHoldShort()
+    {
+        var scheduler = Create();
+        Add(scheduler, 5, concurrency: 2, hosts: "busy.test");
+        var running = scheduler.Next(Now).Work;
+
+        scheduler.Hold(running[0].Host, TimeSpan.FromSeconds(30), Now);
+        scheduler.Hold(running[1].Host, TimeSpan.FromSeconds(1), Now);
+        scheduler.Complete(running[0], Now, takeNext: false);
+        scheduler.Complete(running[1], Now, takeNext: false);
+        _clock.Advance(TimeSpan.FromSeconds(2));
+
+        var decision = scheduler.Next(Now);
+        Assert.Empty(decision.Work);
+        Assert.Equal(TimeSpan.FromSeconds(28), decision.WakeIn);
+    }
+
+    [Fact]
+    public void AHeldHostDoesNotBlockOtherHostsOfTheSameBatch()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 1, 4, [.. Slots(2, 0, "busy.test"), .. Slots(2, 2, "free.test")]);
+        var first = Assert.Single(scheduler.Next(Now).Work);
+
+        scheduler.Hold(first.Host, TimeSpan.FromMinutes(1), Now);
+        scheduler.Complete(first, Now, takeNext: false);
+
+        var next = Assert.Single(scheduler.Next(Now).Work);
+        Assert.Equal("free.test:80", next.Host);
+    }
+
+    [Fact]
+    public void HoldingAHostWithNothingInFlightChangesNothing()
+    {
+        var scheduler = Create();
+        Add(scheduler, 2, concurrency: 1, hosts: "idle.test");
+
+        scheduler.Hold("idle.test:80", TimeSpan.FromMinutes(1), Now);
+
+        Assert.Single(scheduler.Next(Now).Work);
+    }
+
+    [Fact]
+    public void OnlyAWindowOfSlotsIsHeldAndTheRestIsAskedForAsItDrains()
+    {
+        var scheduler = Create(window: 100);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 50, 1000, Slots(1000));
+        var running = scheduler.Next(Now);
+        Assert.Equal(50, running.Work.Count);
+        Assert.Empty(running.Refills); // 50 of 100 still held: half the window
+
+        var completion = scheduler.Complete(running.Work[0], Now, takeNext: true);
+        Assert.Equal(50, completion.Next?.Slot.Index);
+        Assert.True(completion.WakeLoop); // 49 held now: under half, the loop must ask the store
+
+        var refill = Assert.Single(scheduler.Next(Now).Refills);
+        Assert.Equal((id, 99, 51), (refill.BatchId, refill.AfterIndex, refill.Limit));
+        Assert.Empty(scheduler.Next(Now).Refills); // one refill at a time
+    }
+
+    [Fact]
+    public void WindowIsAtLeastTwiceTheBatchConcurrency()
+    {
+        var scheduler = Create(window: 16);
+
+        Assert.Equal(16, scheduler.Window(4));
+        Assert.Equal(200, scheduler.Window(100));
+    }
+
+    [Fact]
+    public void RefilledSlotsAreDispatchedAfterTheHeldOnes()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 16, 40, Slots(16));
+        var decision = scheduler.Next(Now);
+        var refill = Assert.Single(decision.Refills);
+
+        scheduler.Refilled(id, Slots(refill.Limit, refill.AfterIndex + 1));
+        foreach (var dispatch in decision.Work)
+        {
+            scheduler.Complete(dispatch, Now, takeNext: false);
+        }
+
+        Assert.Equal(Enumerable.Range(16, 16), scheduler.Next(Now).Work.Select(d => d.Slot.Index));
+    }
+
+    [Fact]
+    public void AnEmptyRefillMeansTheRestWasFinalAndTheBatchEndsWhenItsFetchesDo()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 16, 40, Slots(16));
+        var decision = scheduler.Next(Now);
+
+        Assert.False(scheduler.Refilled(id, []));
+        Assert.Equal(0, scheduler.Backlog);
+        var completions = decision.Work.Select(d => scheduler.Complete(d, Now, takeNext: true)).ToList();
+
+        Assert.True(completions[^1].BatchEnded);
+        Assert.All(completions[..^1], c => Assert.False(c.BatchEnded));
+        Assert.False(scheduler.IsScheduled(id));
+    }
+
+    [Fact]
+    public void AFailedRefillIsAskedForAgain()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 16, 40, Slots(16));
+        Assert.Single(scheduler.Next(Now).Refills);
+
+        scheduler.RefillFailed(id);
+
+        Assert.Single(scheduler.Next(Now).Refills);
+    }
+
+    [Fact]
+    public void BacklogCountsSlotsNotYetDispatchedWhetherHeldOrInTheStore()
+    {
+        var scheduler = Create(global: 3, window: 16, maxBacklog: 100);
+        scheduler.Add(Guid.NewGuid(), 20, 90, Slots(16));
+
+        Assert.Equal(90, scheduler.Backlog);
+        scheduler.Next(Now);
+        Assert.Equal(87, scheduler.Backlog);
+        Assert.True(scheduler.HasRoomFor(13));
+        Assert.False(scheduler.HasRoomFor(14));
+    }
+
+    [Fact]
+    public void CancelDropsWaitingSlotsAndTheBatchEndsWithItsLastFetch()
+    {
+        var scheduler = Create();
+        var id = Add(scheduler, 10, concurrency: 2);
+        var running = scheduler.Next(Now).Work;
+
+        Assert.True(scheduler.Cancel(id, Now));
+
+        Assert.Equal(0, scheduler.Backlog);
+        Assert.Empty(scheduler.Next(Now).Work);
+        Assert.Null(scheduler.Complete(running[0], Now, takeNext: true).Next);
+        Assert.True(scheduler.Complete(running[1], Now, takeNext: true).BatchEnded);
+        Assert.Equal(0, scheduler.ActiveBatches);
+    }
+
+    [Fact]
+    public void ABatchCancelledBeforeItWasAddedNeverRuns()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+
+        Assert.False(scheduler.Cancel(id, Now));
+
+        Assert.False(scheduler.Add(id, 20, 5, Slots(5)));
+        Assert.Empty(scheduler.Next(Now).Work);
+        Assert.Equal(0, scheduler.Backlog);
+    }
+
+    [Fact]
+    public void EarlyCancelsAreForgottenAfterAMinute()
+    {
+        var scheduler = Create();
+        var old = Guid.NewGuid();
+        scheduler.Cancel(old, Now);
+
+        _clock.Advance(TimeSpan.FromMinutes(2));
+        scheduler.Cancel(Guid.NewGuid(), Now);
+
+        Assert.True(scheduler.Add(old, 20, 1, Slots(1)));
+    }
+
+    [Fact]
+    public void AddingABatchTwiceKeepsTheFirst()
+    {
+        var scheduler = Create();
+        var id = Add(scheduler, 5);
+
+        Assert.False(scheduler.Add(id, 20, 5, Slots(5)));
+        Assert.Equal(5, scheduler.Backlog);
+    }
+
+    [Fact]
+    public void ABatchWithNothingPendingIsNotAdded()
+    {
+        var scheduler = Create();
+
+        Assert.False(scheduler.Add(Guid.NewGuid(), 20, 0, []));
+        Assert.Equal(0, scheduler.ActiveBatches);
+    }
+
+    [Fact]
+    public void EachBatchIsReportedStartedOnce()
+    {
+        var scheduler = Create(global: 1);
+        var id = Add(scheduler, 3);
+        var first = scheduler.Next(Now);
+        scheduler.Complete(Assert.Single(first.Work), Now, takeNext: false);
+
+        Assert.Equal([id], first.Started);
+        Assert.Empty(scheduler.Next(Now).Started);
+    }
+
+    [Fact]
+    public void AfterStopNothingIsDispatchedOrAdded()
+    {
+        var scheduler = Create();
+        var id = Add(scheduler, 5, concurrency: 1);
+        var running = Assert.Single(scheduler.Next(Now).Work);
+
+        scheduler.Stop();
+
+        Assert.Empty(scheduler.Next(Now).Work);
+        Assert.Null(scheduler.Complete(running, Now, takeNext: true).Next);
+        Assert.False(scheduler.Add(Guid.NewGuid(), 20, 1, Slots(1)));
+        Assert.True(scheduler.IsScheduled(id));
+    }
+
+    [Theory]
+    [InlineData("http://Example.TEST/a", "example.test:80")]
+    [InlineData("https://example.test/a", "example.test:443")]
+    [InlineData("http://example.test:8080/a", "example.test:8080")]
+    [InlineData("http://bücher.test/", "xn--bcher-kva.test:80")]
+    [InlineData("http://[::1]:81/", "::1:81")]
+    public void HostsAreLimitedByNameAndPort(string url, string key)
+    {
+        Assert.Equal(key, Scheduler.HostKey(url));
+    }
+
+    [Fact]
+    public void SameHostOnAnotherPortIsAnotherHost()
+    {
+        var scheduler = Create(perHost: 1);
+        Add(scheduler, 4, hosts: ["a.test", "a.test:8080"]);
+
+        Assert.Equal(2, scheduler.Next(Now).Work.Count);
+    }
+}

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 
@@ -12,6 +13,8 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
 {
     readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-tests", Guid.NewGuid().ToString("N"));
     readonly Dictionary<string, string?> _settings;
+    // The creating test's output: where the service's log goes when a log call carries no test context of its own.
+    readonly ITestOutputHelper? _output = TestContext.Current.TestOutputHelper;
 
     public FetchApiFactory(IDictionary<string, string?>? overrides = null)
     {
@@ -50,6 +53,11 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
     {
         // Minimal-API hosts read configuration while building: it must go in here, not in ConfigureWebHost.
         builder.ConfigureHostConfiguration(config => config.AddInMemoryCollection(_settings));
+        // The console keeps Logging:LogLevel:Default; the test output gets its own levels (see TestOutputLogging).
+        builder.ConfigureLogging(logging => logging.AddTestOutput(_output));
+        // Requests run in the sending test's execution context, so what the service logs while handling one goes to that
+        // test's output even when the factory is a fixture shared by a class of tests.
+        builder.ConfigureServices(services => services.Configure<TestServerOptions>(o => o.PreserveExecutionContext = true));
         return base.CreateHost(builder);
     }
 

@@ -13,10 +13,14 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly StringBuilder _output = new();
+    // The starting test's output: every line the process prints goes there too, so a failing test shows it.
+    readonly ITestOutputHelper? _testOutput = TestContext.Current.TestOutputHelper;
+    readonly int _pid;
 
     ServiceProcess(Process process, Uri address)
     {
         _process = process;
+        _pid = process.Id;
         Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
     }
 
@@ -104,12 +108,23 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     void Append(string? line)
     {
-        if (line is not null)
+        if (line is null)
         {
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        try
+        {
+            _testOutput?.WriteLine($"[service pid {_pid}] {line}");
+        }
+        catch (InvalidOperationException)
+        {
+            // The test has ended while the process was still printing (it is killed on dispose).
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -76,7 +75,7 @@ public static class Api
     {
         await client.WaitUntilDoneAsync(id, deadline);
         var slots = new List<JsonObject>();
-        for (string? next = $"/batches/{id}"; next is not null;)
+        for (var next = $"/batches/{id}"; next is not null;)
         {
             var page = await client.GetJsonAsync(next);
             slots.AddRange(page["results"]!.AsArray().Select(s => s!.AsObject()));

@@ -1,11 +1,9 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using FetchApi.Model;
-using FetchApi.Storage;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 using Polly;

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using FetchApi.Model;
 using Microsoft.AspNetCore.Diagnostics;
-using Microsoft.AspNetCore.Mvc;
 
 namespace FetchApi.Http;
 

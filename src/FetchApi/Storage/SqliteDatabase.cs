@@ -1,7 +1,7 @@
 using System.Globalization;
+using FetchApi.Model;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
-using FetchApi.Model;
 
 namespace FetchApi.Storage;
 

@@ -1,5 +1,4 @@
 using FetchApi.Engine;
-using FetchApi.Model;
 using Microsoft.Data.Sqlite;
 using static FetchApi.Storage.SqliteDatabase;
 using static FetchApi.Storage.SqliteRows;

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Batches;
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -200,11 +199,11 @@ public sealed class ConvenienceTests() : ServiceWithUpstream(new Dictionary<stri
     public async Task CallbackIsPostedSignedWhenTheBatchCompletes()
     {
         var key = Guid.NewGuid().ToString("N");
-        const string Secret = "s3cret-s3cret-s3cret";
-        var id = await Client.SubmitAsync([Upstream.Url("/ok")], callback: new { url = Upstream.Url($"/hook/{key}"), secret = Secret });
+        const string secret = "s3cret-s3cret-s3cret";
+        var id = await Client.SubmitAsync([Upstream.Url("/ok")], callback: new { url = Upstream.Url($"/hook/{key}"), secret = secret });
 
         var delivery = await WaitForCallbackAsync(key, accepted: true);
-        var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Secret), delivery.Body));
+        var expected = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), delivery.Body));
         Assert.Equal(expected, delivery.Headers["FetchApi-Signature"]);
         Assert.Equal("batch.completed", delivery.Headers["FetchApi-Event"]);
         var summary = JsonNode.Parse(delivery.Body)!.AsObject();

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Durability;

@@ -4,7 +4,6 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using FetchApi.IntegrationTests.Durability;
 using FetchApi.IntegrationTests.Upstream;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace FetchApi.IntegrationTests.Telemetry;
 
@@ -171,19 +170,19 @@ public sealed class TelemetryTests
     [Fact]
     public async Task LogsAreJsonLinesWithoutKeysOrQueryStrings()
     {
-        const string Key = "very-secret-api-key-1234";
+        const string apiKey = "very-secret-api-key-1234";
         await using var upstream = await UpstreamServer.StartAsync();
         var directory = Path.Combine(Path.GetTempPath(), "fetchapi-logs", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
         await using (var service = await ServiceProcess.StartAsync(Path.Combine(directory, "fetchapi.db"), new Dictionary<string, string>
         {
             ["Security__ApiKeys__0__Name"] = "logs",
-            ["Security__ApiKeys__0__Key"] = Key,
+            ["Security__ApiKeys__0__Key"] = apiKey,
             ["Logging__LogLevel__Default"] = "Information",
             ["Logging__LogLevel__Microsoft.AspNetCore"] = "Information",
         }))
         {
-            service.Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+            service.Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
             var id = await service.Client.SubmitAsync([upstream.Url("/ok?token=QUERY-SECRET"), "http://10.1.2.3/?token=QUERY-SECRET"]);
             await service.Client.WaitUntilDoneAsync(id);
             using (await service.Client.GetAsync($"/batches/{id}?results=false&token=QUERY-SECRET", Ct))
@@ -198,7 +197,7 @@ public sealed class TelemetryTests
             var lines = service.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.NotEmpty(lines);
             Assert.All(lines, line => Assert.StartsWith("{", line, StringComparison.Ordinal)); // JSON console outside Development
-            Assert.DoesNotContain(Key, service.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain(apiKey, service.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("not-the-key-but-also-secret", service.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("QUERY-SECRET", service.Output, StringComparison.Ordinal);
         }

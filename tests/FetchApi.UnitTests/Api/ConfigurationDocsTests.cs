@@ -1,9 +1,9 @@
 using System.Collections;
 using System.Reflection;
-using FetchApi.Callbacks;
-using FetchApi.Http;
 using FetchApi.Batches;
+using FetchApi.Callbacks;
 using FetchApi.Engine;
+using FetchApi.Http;
 using FetchApi.Security;
 using FetchApi.Storage;
 using FetchApi.Telemetry;

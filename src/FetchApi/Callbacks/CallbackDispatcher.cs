@@ -42,6 +42,9 @@ public sealed partial class CallbackDispatcher(
         .AddTimeout(options.Value.Timeout)
         .Build();
 
+    /// <summary>The longest a delivery round can take: three attempts with their timeouts and the delays between them.</summary>
+    TimeSpan RoundLength => (4 * _options.Timeout) + (4 * _options.RetryDelay);
+
     public static string Sign(string secret, byte[] body) =>
         "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
 
@@ -54,7 +57,7 @@ public sealed partial class CallbackDispatcher(
             {
                 try
                 {
-                    var due = await outbox.GetDueAsync(time.GetUtcNow(), 20, stoppingToken);
+                    var due = await outbox.GetDueAsync(time.GetUtcNow(), RoundLength, 20, stoppingToken);
                     await Task.WhenAll(due.Select(d => DeliverAsync(d, stoppingToken)));
                     if (due.Count == 20)
                     {

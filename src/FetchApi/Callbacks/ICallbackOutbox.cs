@@ -17,9 +17,10 @@ public interface ICallbackOutbox
     /// <summary>
     /// Up to <paramref name="limit"/> callbacks that are pending and due at <paramref name="now"/>: the batch has ended
     /// and the next attempt time recorded by <see cref="RecordAsync"/> has come (a callback never attempted is due
-    /// when its batch ends).
+    /// when its batch ends). Each is handed to one caller at a time: it is not due again for <paramref name="claimFor"/>
+    /// (the caller's round), so several nodes never deliver the same callback at once.
     /// </summary>
-    Task<IReadOnlyList<DueCallback>> GetDueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
+    Task<IReadOnlyList<DueCallback>> GetDueAsync(DateTimeOffset now, TimeSpan claimFor, int limit, CancellationToken cancellationToken);
 
     /// <summary>Records a delivery round: the callback's new state, attempts so far, and when it is due again if still pending.</summary>
     Task RecordAsync(Guid batchId, CallbackState state, int attempts, DateTimeOffset? nextAttemptAt, CancellationToken cancellationToken);

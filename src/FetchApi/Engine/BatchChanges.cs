@@ -27,6 +27,30 @@ public sealed class BatchChanges
         }
     }
 
+    /// <summary>Raised when a batch was cancelled or deleted, possibly by another node: fetches of it stop.</summary>
+    public event Action<Guid>? Cancelled;
+
+    /// <summary>Raised when another node stored a new batch: there may be work to claim.</summary>
+    public event Action? WorkAdded;
+
+    /// <summary>A batch was cancelled or deleted (on any node).</summary>
+    public void PublishCancelled(Guid batchId)
+    {
+        Cancelled?.Invoke(batchId);
+        Publish([batchId]);
+    }
+
+    /// <summary>Anything may have changed (notifications were lost, e.g. while reconnecting to the store): every waiter reads again.</summary>
+    public void PublishAll()
+    {
+        var ids = _waiters.Keys.ToList();
+        Publish(ids);
+        WorkAdded?.Invoke();
+    }
+
+    /// <summary>A batch was stored (on any node).</summary>
+    public void PublishWorkAdded() => WorkAdded?.Invoke();
+
     /// <summary>Tells waiters and listeners that <paramref name="batchIds"/> changed in the store.</summary>
     public void Publish(IReadOnlyCollection<Guid> batchIds)
     {

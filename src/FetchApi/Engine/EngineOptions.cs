@@ -36,4 +36,16 @@ public sealed class EngineOptions
     [Range(1, 1024)] public int MaxResponseHeadersKiB { get; set; } = 64;
 
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>This node's name in the cluster (leases, logs, metrics, traces); the host name and process id by default.</summary>
+    [Required] public string NodeId { get; set; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>How long a claim on a slot lasts without renewal (several nodes); renewed every third of it while fetching.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")] public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Shortest pause between two claims of one node (several nodes): claims go in groups, not one per URL.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")] public TimeSpan ClaimInterval { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Longest pause between two claims of an idle node (several nodes): how soon it sees work others stored.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")] public TimeSpan IdleClaimInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

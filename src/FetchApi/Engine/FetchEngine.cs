@@ -7,21 +7,26 @@ using Microsoft.Extensions.Options;
 namespace FetchApi.Engine;
 
 /// <summary>
-/// The hosted loop around the <see cref="Scheduler"/>: it asks the scheduler what runs next, runs those fetches, tops
-/// windows up from the store, and posts results to the <see cref="ResultWriter"/>. Every decision is the scheduler's;
-/// this class does the I/O. A fetch aborted by shutdown writes nothing, so its slot stays pending and is fetched again
-/// after a restart (at-least-once fetching, exactly-once results).
+/// The hosted loop around the <see cref="Scheduler"/>: it asks the scheduler what runs next, runs those fetches, feeds
+/// the scheduler from the store, and posts results to the <see cref="ResultWriter"/>. Every decision is the
+/// scheduler's; this class does the I/O. On one node the store's pending slots are read in windows per batch
+/// (<see cref="IWorkSource"/>); when several nodes share the store they are claimed with leases
+/// (<see cref="IWorkClaims"/>, see <c>FetchEngine.Claims.cs</c>). A fetch aborted by shutdown writes nothing, so its
+/// slot stays pending and is fetched again (at-least-once fetching, exactly-once results).
 /// </summary>
 public sealed partial class FetchEngine(
     Fetcher fetcher,
     ResultWriter writer,
     IWorkSource work,
+    IEnumerable<IWorkClaims> claims,
+    BatchChanges changes,
     FetchMetrics metrics,
     IOptions<EngineOptions> options,
     TimeProvider time,
     ILogger<FetchEngine> logger) : BackgroundService
 {
     readonly EngineOptions _options = options.Value;
+    readonly IWorkClaims? _claims = claims.FirstOrDefault();
     readonly Lock _gate = new();
     readonly Scheduler _scheduler = new(options.Value);
     readonly Dictionary<Guid, BatchRun> _runs = [];
@@ -38,11 +43,16 @@ public sealed partial class FetchEngine(
         public Activity? Activity { get; } = activity;
     }
 
-    /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store.</summary>
+    /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store (the whole cluster's, with several nodes).</summary>
     public long Backlog
     {
         get
         {
+            if (_claims is not null)
+            {
+                return Interlocked.Read(ref _clusterBacklog);
+            }
+
             lock (_gate)
             {
                 return _scheduler.Backlog;
@@ -68,6 +78,11 @@ public sealed partial class FetchEngine(
     /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
     public bool HasRoomFor(int urls)
     {
+        if (_claims is not null)
+        {
+            return Backlog + urls <= _options.MaxBacklog;
+        }
+
         lock (_gate)
         {
             return _scheduler.HasRoomFor(urls);
@@ -82,6 +97,14 @@ public sealed partial class FetchEngine(
     /// </summary>
     public void Start(Guid batchId, FetchOptions batchOptions, int pending, IEnumerable<PendingSlot> first, ActivityContext createdBy = default)
     {
+        if (_claims is not null)
+        {
+            // Several nodes: the batch is claimed from the store, by this node or another.
+            Interlocked.Add(ref _clusterBacklog, pending);
+            ClaimSoon();
+            return;
+        }
+
         lock (_gate)
         {
             if (_stopping || !_scheduler.Add(batchId, batchOptions.Concurrency, pending, first))
@@ -125,6 +148,17 @@ public sealed partial class FetchEngine(
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.Observe(() => InFlight, () => Backlog);
+        changes.Cancelled += Cancel;
+        if (_claims is not null)
+        {
+            // Several nodes: unfinished batches and expired leases are claimed like any other work.
+            changes.WorkAdded += ClaimSoon;
+            changes.Changed += ResultsCommitted;
+            _heartbeat = RenewLeasesAsync(CancellationToken.None);
+            await base.StartAsync(cancellationToken);
+            return;
+        }
+
         // Resume what a previous process accepted but did not finish, before the API takes new batches.
         foreach (var batch in await work.GetUnfinishedAsync(cancellationToken))
         {
@@ -149,6 +183,7 @@ public sealed partial class FetchEngine(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                var claimIn = _claims is null ? null : await ClaimIfDueAsync(stoppingToken);
                 Decision decision;
                 lock (_gate)
                 {
@@ -170,7 +205,7 @@ public sealed partial class FetchEngine(
                     _ = RunAsync(dispatch);
                 }
 
-                await WaitAsync(decision.WakeIn, stoppingToken);
+                await WaitAsync(Earliest(decision.WakeIn, claimIn), stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -178,9 +213,15 @@ public sealed partial class FetchEngine(
         }
         finally
         {
+            changes.Cancelled -= Cancel;
+            changes.WorkAdded -= ClaimSoon;
+            changes.Changed -= ResultsCommitted;
             await DrainAsync();
+            await StopHeartbeatAsync();
         }
     }
+
+    static TimeSpan? Earliest(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : a < b ? a : b;
 
     async Task WaitAsync(TimeSpan? wakeIn, CancellationToken stoppingToken)
     {
@@ -340,9 +381,15 @@ public sealed partial class FetchEngine(
 
     void Hold(string host, TimeSpan delay)
     {
+        var now = time.GetUtcNow();
         lock (_gate)
         {
-            _scheduler.Hold(host, delay, time.GetUtcNow());
+            _scheduler.Hold(host, delay, now);
+        }
+
+        if (_claims is not null)
+        {
+            _ = HoldEverywhereAsync(host, now + delay);
         }
     }
 
@@ -358,6 +405,7 @@ public sealed partial class FetchEngine(
     public override void Dispose()
     {
         _abort.Dispose();
+        _heartbeatStop.Dispose();
         base.Dispose();
     }
 

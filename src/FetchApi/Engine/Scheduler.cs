@@ -62,6 +62,32 @@ public sealed class Scheduler(EngineOptions options)
     }
 
     /// <summary>
+    /// Adds slots claimed for a batch (several nodes): the batch is added when it is not here yet. The claim already
+    /// kept the cluster-wide limits, so these slots are dispatched at the next <see cref="Next"/>.
+    /// </summary>
+    public void Offer(Guid batchId, int concurrency, IReadOnlyList<PendingSlot> slots)
+    {
+        if (_stopping || slots.Count == 0 || _cancelledEarly.ContainsKey(batchId))
+        {
+            return;
+        }
+
+        if (!_byId.TryGetValue(batchId, out var batch))
+        {
+            batch = new BatchQueue(batchId, concurrency, 0);
+            _byId.Add(batchId, batch);
+            _batches.Add(batch);
+        }
+
+        foreach (var slot in slots)
+        {
+            batch.Enqueue(slot);
+            batch.NotDispatched++;
+            Backlog++;
+        }
+    }
+
+    /// <summary>
     /// Drops a batch's waiting slots; its dispatches in flight complete as usual. True when the batch was here (the
     /// caller aborts its fetches); false when it was not: it is remembered for a minute, so that an
     /// <see cref="Add"/> racing with the cancel does not run it.

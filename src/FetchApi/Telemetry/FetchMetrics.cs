@@ -17,6 +17,7 @@ public sealed class FetchMetrics
     readonly Counter<long> _bytes;
     readonly Counter<long> _batches;
     readonly Counter<long> _rateLimited;
+    readonly Counter<long> _leases;
     Func<long> _inFlight = () => 0;
     Func<long> _backlog = () => 0;
 
@@ -30,6 +31,7 @@ public sealed class FetchMetrics
         _bytes = meter.CreateCounter<long>("fetchapi.fetch.bytes", "By", "Response body bytes read, after decompression");
         _batches = meter.CreateCounter<long>("fetchapi.batches", "{batch}", "Batches by the status they reached (queued on creation)");
         _rateLimited = meter.CreateCounter<long>("fetchapi.rate_limit.rejections", "{request}", "Requests refused with 429, by policy");
+        _leases = meter.CreateCounter<long>("fetchapi.leases", "{slot}", "Slot leases of this node (several nodes), by event: claimed, renewed, taken_over");
         meter.CreateObservableUpDownCounter("fetchapi.fetches.in_flight", () => _inFlight(), "{fetch}", "Fetches running now");
         meter.CreateObservableUpDownCounter("fetchapi.backlog", () => _backlog(), "{url}", "URLs accepted and not yet handed to a fetch");
     }
@@ -68,6 +70,14 @@ public sealed class FetchMetrics
 
     public void Batches(BatchStatus status, int count = 1) =>
         _batches.Add(count, new KeyValuePair<string, object?>("status", status.ToString().ToLowerInvariant()));
+
+    public void Leases(string kind, int count)
+    {
+        if (count > 0)
+        {
+            _leases.Add(count, new KeyValuePair<string, object?>("event", kind));
+        }
+    }
 
     public void RateLimited(string? policy) => _rateLimited.Add(1, new KeyValuePair<string, object?>("policy", policy ?? "unknown"));
 

@@ -1,0 +1,89 @@
+using FetchApi.Engine;
+using Npgsql;
+
+namespace FetchApi.Storage;
+
+/// <summary>
+/// Carries changes between nodes: every node <c>LISTEN</c>s on <see cref="PostgresDatabase.Channel"/>, and writes
+/// <c>NOTIFY</c> in the transaction that makes a change, so a notification arrives only once the change is visible.
+/// <c>new</c> wakes the engines (work to claim), <c>changed</c> wakes waiters and event streams, <c>cancel</c> stops
+/// fetches of a cancelled or deleted batch on every node. After a lost connection every waiter reads again.
+/// </summary>
+public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChanges changes, ILogger<PostgresNotifications> logger) : IAsyncDisposable
+{
+    readonly CancellationTokenSource _stop = new();
+    Task _listening = Task.CompletedTask;
+
+    public void Start() => _listening = ListenAsync(_stop.Token);
+
+    async Task ListenAsync(CancellationToken ct)
+    {
+        await Task.Yield();
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+                connection.Notification += (_, e) => Dispatch(e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresDatabase.Channel};", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(ct);
+                }
+
+                changes.PublishAll();
+                while (true)
+                {
+                    await connection.WaitAsync(ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogListenFailed(ex);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    void Dispatch(string payload)
+    {
+        var colon = payload.IndexOf(':', StringComparison.Ordinal);
+        var (kind, rest) = colon < 0 ? (payload, "") : (payload[..colon], payload[(colon + 1)..]);
+        var ids = rest.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => Guid.TryParse(s, out var id) ? id : Guid.Empty)
+            .Where(id => id != Guid.Empty).ToList();
+        switch (kind)
+        {
+            case "new":
+                changes.PublishWorkAdded();
+                break;
+            case "cancel":
+                ids.ForEach(changes.PublishCancelled);
+                break;
+            default:
+                changes.Publish(ids);
+                break;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+#pragma warning disable VSTHRD003 // our own listening task, started in Start.
+        await _listening;
+#pragma warning restore VSTHRD003
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Listening for changes from other nodes failed; reconnecting in 1 s")]
+    partial void LogListenFailed(Exception exception);
+}

@@ -1,0 +1,118 @@
+using FetchApi.Engine;
+using FetchApi.Model;
+using Npgsql;
+using NpgsqlTypes;
+using static FetchApi.Storage.PostgresDatabase;
+using static FetchApi.Storage.SqliteRows;
+
+namespace FetchApi.Storage;
+
+/// <summary>
+/// Writes groups of results into the shared database: a result counts only while this node still holds the slot's
+/// lease and the slot is pending, so each slot is final once even when a node that lost its lease writes late.
+/// One transaction and three round trips per group.
+/// </summary>
+public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
+{
+    public Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<BatchStarted> started, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        db.InTransactionAsync(async (c, tx) =>
+        {
+            var deltas = results.Count == 0 ? [] : await RecordAsync(c, tx, results, cancellationToken);
+
+            var completed = new List<Guid>();
+            var touched = deltas.Keys.Union(started.Select(s => s.BatchId)).ToList();
+            await using (var batch = new NpgsqlBatch(c, tx))
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    $"UPDATE batches b SET status = {Running}, started_at = s.at FROM unnest(@ids, @ats) AS s(id, at) " +
+                    $"WHERE b.id = s.id AND b.status = {Queued};")
+                {
+                    Parameters =
+                    {
+                        P("ids", started.Select(s => s.BatchId).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
+                        P("ats", started.Select(s => Ms(s.At)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+                    },
+                });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "UPDATE batches b SET pending = b.pending - d.f - d.x - d.c, fetched = b.fetched + d.f, failed = b.failed + d.x, " +
+                    "cancelled = b.cancelled + d.c FROM unnest(@ids, @f, @x, @c) AS d(id, f, x, c) WHERE b.id = d.id;")
+                {
+                    Parameters =
+                    {
+                        P("ids", deltas.Keys.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
+                        P("f", deltas.Values.Select(d => d[Fetched]).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                        P("x", deltas.Values.Select(d => d[Failed]).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                        P("c", deltas.Values.Select(d => d[Cancelled]).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                    },
+                });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    $"UPDATE batches SET status = {Completed}, completed_at = @now, started_at = COALESCE(started_at, @now) " +
+                    $"WHERE id = ANY(@ids) AND status IN ({Queued}, {Running}) AND pending = 0 RETURNING id;")
+                {
+                    Parameters = { Number("now", Ms(now)), P("ids", touched.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid) },
+                });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_notify(@channel, @payload);")
+                {
+                    Parameters = { Text("channel", Channel), Text("payload", "changed:" + string.Join(',', touched.Take(200))) },
+                });
+                await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+                await reader.NextResultAsync(cancellationToken);
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    completed.Add(reader.GetGuid(0));
+                }
+            }
+
+            return new WriteResult(touched, completed);
+        }, cancellationToken);
+
+    /// <summary>Records each result whose slot is still pending and leased to this node; returns, per batch, how many slots moved to each state.</summary>
+    async Task<Dictionary<Guid, int[]>> RecordAsync(NpgsqlConnection c, NpgsqlTransaction tx, IReadOnlyList<SlotUpdate> results,
+        CancellationToken cancellationToken)
+    {
+        var deltas = new Dictionary<Guid, int[]>();
+        T[] Column<T>(Func<SlotResult, T> value) => [.. results.Select(r => value(r.Result))];
+        // The counter row first (every writer of slots takes it first), reserving one event sequence number per result.
+        await using var command = Command(c, tx,
+            "WITH seq AS (UPDATE counters SET value = value + @n WHERE name = 'done_seq' RETURNING value - @n AS base), " +
+            "u AS (SELECT * FROM unnest(@batch, @idx, @state, @attempts, @duration, @status, @reason, @final, @redirects, @ctype, @clen, @sha, " +
+            "  @body, @ecode, @emsg) WITH ORDINALITY AS u(batch, idx, state, attempts, duration, status, reason, final, redirects, ctype, clen, sha, " +
+            "  body, ecode, emsg, ord)) " +
+            "UPDATE slots s SET state = u.state, attempts = u.attempts, duration_ms = u.duration, status_code = u.status, reason = u.reason, " +
+            "final_url = u.final, redirects = u.redirects, content_type = u.ctype, content_length = u.clen, sha256 = u.sha, body = u.body, " +
+            "error_code = u.ecode, error_message = u.emsg, done_seq = (SELECT base FROM seq) + u.ord, lease_owner = NULL, lease_until = NULL " +
+            "FROM u JOIN batches b ON b.id = u.batch " +
+            $"WHERE s.batch_seq = b.seq AND s.idx = u.idx AND s.state = {Pending} AND s.lease_owner = @node RETURNING u.batch, u.state;",
+            Number("n", (long)results.Count), Text("node", db.NodeId),
+            P("batch", results.Select(r => r.BatchId).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
+            P("idx", Column(r => r.Index), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+            P("state", Column(r => (short)r.State), NpgsqlDbType.Array | NpgsqlDbType.Smallint),
+            P("attempts", Column(r => r.Attempts), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+            P("duration", Column(r => r.DurationMs), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+            P("status", Column(r => r.Response?.StatusCode), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+            P("reason", Column(r => r.Response?.ReasonPhrase), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("final", Column(r => r.Response?.FinalUrl), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("redirects", Column(r => r.Response?.Redirects), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+            P("ctype", Column(r => r.Response?.ContentType), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("clen", Column(r => r.Response?.ContentLength), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+            P("sha", Column(r => r.Response?.Sha256), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("body", Column(r => r.Response?.Body), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("ecode", Column(r => r.Error is null ? (short?)null : (short)r.Error.Code), NpgsqlDbType.Array | NpgsqlDbType.Smallint),
+            P("emsg", Column(r => r.Error?.Message), NpgsqlDbType.Array | NpgsqlDbType.Text));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var batchId = reader.GetGuid(0);
+            if (!deltas.TryGetValue(batchId, out var delta))
+            {
+                deltas[batchId] = delta = new int[4];
+            }
+
+            delta[reader.GetInt16(1)]++;
+        }
+
+        return deltas;
+    }
+}

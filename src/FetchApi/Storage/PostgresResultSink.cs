@@ -56,9 +56,8 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
                 {
                     Parameters = { Text("channel", Channel), Text("payload", "changed:" + string.Join(',', touched.Take(200))) },
                 });
+                // Statements that return no rows have no result set: the first one is the completed batches.
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-                await reader.NextResultAsync(cancellationToken);
-                await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     completed.Add(reader.GetGuid(0));

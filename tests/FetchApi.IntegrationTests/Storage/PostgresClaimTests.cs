@@ -1,0 +1,242 @@
+using FetchApi.Batches;
+using FetchApi.Engine;
+using FetchApi.IntegrationTests.Postgres;
+using FetchApi.Model;
+using FetchApi.Storage;
+
+namespace FetchApi.IntegrationTests.Storage;
+
+/// <summary>
+/// Several nodes on one real PostgreSQL database, as store roles (no HTTP): claims keep each batch's concurrency and
+/// each host's limit across nodes, share fairly, expire and are taken over; a result counts only while its claim is
+/// held; notifications reach the other nodes. Time is passed to claims, so expiry needs no sleeping.
+/// </summary>
+public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    readonly List<StoreUnderTest> _nodes = [];
+    string _database = "";
+
+    public async ValueTask InitializeAsync() => _database = await postgres.CreateDatabaseAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+    }
+
+    async Task<StoreUnderTest> NodeAsync(string name, int perHost = 1000)
+    {
+        var node = await StoreUnderTest.OpenAsync(StorageProvider.Postgres, _database, name, new Dictionary<string, string?>
+        {
+            ["Engine:PerHostConcurrency"] = perHost.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Engine:LeaseDuration"] = "00:00:30",
+        });
+        _nodes.Add(node);
+        return node;
+    }
+
+    static async Task<Guid> CreateAsync(StoreUnderTest node, int urls, int concurrency, string host = "127.0.0.1:9")
+    {
+        var options = new FetchOptions
+        {
+            Concurrency = concurrency, TimeoutSeconds = 10, MaxAttempts = 1, Method = "GET", IncludeBody = false, MaxBodyBytes = 1024,
+            FollowRedirects = false, MaxRedirects = 0,
+        };
+        var batch = new NewBatch(Guid.CreateVersion7(), DateTimeOffset.UtcNow, options, [.. Enumerable.Range(0, urls).Select(i => $"http://{host}/{i}")]);
+        Assert.Equal(CreateOutcome.Created, (await node.Commands.CreateAsync(batch, null, () => true, Ct)).Outcome);
+        return batch.Id;
+    }
+
+    static int Count(Claim claim, Guid? batch = null) => claim.Batches.Where(b => batch is null || b.Id == batch).Sum(b => b.Slots.Count);
+
+    static SlotUpdate Fetched(Guid batch, int index) => new(batch, new SlotResult
+    {
+        Index = index, Url = $"http://127.0.0.1:9/{index}", State = SlotState.Fetched, Attempts = 1,
+        Response = new FetchResponse { StatusCode = 200, FinalUrl = $"http://127.0.0.1:9/{index}", Sha256 = "abc" },
+    });
+
+    [Fact]
+    public async Task ABatchsConcurrencyHoldsAcrossNodes()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var id = await CreateAsync(a, 20, concurrency: 5);
+        var now = DateTimeOffset.UtcNow;
+
+        var first = await a.Claims!.ClaimAsync(100, now, Ct);
+        var none = await b.Claims!.ClaimAsync(100, now, Ct);
+        await a.Sink.WriteAsync([Fetched(id, first.Batches[0].Slots[0].Index), Fetched(id, first.Batches[0].Slots[1].Index)], [], now, Ct);
+        var freed = await b.Claims.ClaimAsync(100, now, Ct);
+
+        Assert.Equal(5, Count(first));
+        Assert.Equal(0, Count(none));
+        Assert.Equal(2, Count(freed));
+        Assert.Equal(20, first.ClusterBacklog);
+    }
+
+    [Fact]
+    public async Task AHostsLimitHoldsAcrossNodesAndBatches()
+    {
+        var a = await NodeAsync("a", perHost: 3);
+        var b = await NodeAsync("b", perHost: 3);
+        await CreateAsync(a, 10, concurrency: 10, host: "busy.test");
+        await CreateAsync(b, 10, concurrency: 10, host: "busy.test");
+        var other = await CreateAsync(b, 10, concurrency: 10, host: "free.test");
+        var now = DateTimeOffset.UtcNow;
+
+        var first = await a.Claims!.ClaimAsync(100, now, Ct);
+        var second = await b.Claims!.ClaimAsync(100, now, Ct);
+
+        // Three on busy.test (the host's limit, shared by two batches) and three on free.test; nothing more for node b.
+        Assert.Equal(6, Count(first));
+        Assert.Equal(3, Count(first, other));
+        Assert.Equal(0, Count(second));
+    }
+
+    [Fact]
+    public async Task ClaimsShareCapacityFairlyBetweenBatches()
+    {
+        var a = await NodeAsync("a");
+        var big = await CreateAsync(a, 100, concurrency: 100);
+        var small = await CreateAsync(a, 4, concurrency: 20);
+
+        var claim = await a.Claims!.ClaimAsync(8, DateTimeOffset.UtcNow, Ct);
+
+        Assert.Equal(4, Count(claim, big));
+        Assert.Equal(4, Count(claim, small));
+    }
+
+    [Fact]
+    public async Task TheBatchWithFewestFetchesInFlightIsServedFirst()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var busy = await CreateAsync(a, 100, concurrency: 100);
+        var now = DateTimeOffset.UtcNow;
+        await a.Claims!.ClaimAsync(50, now, Ct);
+        var waiting = await CreateAsync(b, 10, concurrency: 10);
+
+        var claim = await b.Claims!.ClaimAsync(1, now, Ct);
+
+        Assert.Equal(waiting, Assert.Single(claim.Batches).Id);
+        Assert.NotEqual(busy, waiting);
+    }
+
+    [Fact]
+    public async Task AnExpiredLeaseIsTakenOverAndTheOldHoldersLateResultIsIgnored()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var id = await CreateAsync(a, 2, concurrency: 10);
+        var now = DateTimeOffset.UtcNow;
+        await a.Claims!.ClaimAsync(10, now, Ct);
+
+        var beforeExpiry = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(29), Ct);
+        var afterExpiry = await b.Claims.ClaimAsync(10, now + TimeSpan.FromSeconds(31), Ct);
+        await a.Sink.WriteAsync([Fetched(id, 0)], [], now, Ct);
+        await b.Sink.WriteAsync([Fetched(id, 1)], [], now, Ct);
+        var page = await a.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
+
+        Assert.Equal(0, Count(beforeExpiry));
+        Assert.Equal((2, 2), (Count(afterExpiry), afterExpiry.TakenOver));
+        Assert.Equal([SlotState.Pending, SlotState.Fetched], page!.Slots.Select(s => s.State));
+        Assert.Equal(new BatchCounts(2, 1, 1, 0, 0), page.Summary.Counts);
+    }
+
+    [Fact]
+    public async Task RenewedLeasesAreNotTakenOver()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        await CreateAsync(a, 3, concurrency: 10);
+        var now = DateTimeOffset.UtcNow;
+        await a.Claims!.ClaimAsync(10, now, Ct);
+
+        var renewed = await a.Claims.RenewAsync(now + TimeSpan.FromSeconds(20), Ct);
+        var claim = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(40), Ct);
+
+        Assert.Equal(3, renewed);
+        Assert.Equal(0, Count(claim));
+    }
+
+    [Fact]
+    public async Task AHostHeldByRetryAfterIsClaimedByNoNodeUntilThen()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        await CreateAsync(a, 3, concurrency: 10, host: "slow.test");
+        var now = DateTimeOffset.UtcNow;
+
+        await a.Claims!.HoldHostAsync("slow.test:80", now + TimeSpan.FromMinutes(1), Ct);
+        var held = await b.Claims!.ClaimAsync(10, now, Ct);
+        var later = await b.Claims.ClaimAsync(10, now + TimeSpan.FromMinutes(2), Ct);
+
+        Assert.Equal(0, Count(held));
+        Assert.Equal(3, Count(later));
+    }
+
+    [Fact]
+    public async Task ACancelOnOneNodeReachesTheOthers()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var id = await CreateAsync(a, 3, concurrency: 10);
+        var heard = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.Changes.Cancelled += cancelled => heard.TrySetResult(cancelled);
+
+        await a.Commands.CancelAsync(id, null, DateTimeOffset.UtcNow, Ct);
+
+        Assert.Equal(id, await heard.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+    }
+
+    [Fact]
+    public async Task ResultsWrittenOnOneNodeWakeWaitersOnAnother()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var id = await CreateAsync(a, 1, concurrency: 10);
+        await a.Claims!.ClaimAsync(10, DateTimeOffset.UtcNow, Ct);
+        var change = b.Changes.Next(id);
+
+        await a.Sink.WriteAsync([Fetched(id, 0)], [], DateTimeOffset.UtcNow, Ct);
+
+        await change.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(BatchStatus.Completed, (await b.Queries.GetSummaryAsync(id, null, Ct))!.Status);
+    }
+
+    [Fact]
+    public async Task OneIdempotencyKeyOnTwoNodesAtOnceMakesOneBatch()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var key = new IdempotencyKey("same-key", "same-body", TimeSpan.FromHours(1));
+        NewBatch Batch() => new(Guid.CreateVersion7(), DateTimeOffset.UtcNow, new FetchOptions
+        {
+            Concurrency = 1, TimeoutSeconds = 1, MaxAttempts = 1, Method = "GET", IncludeBody = false, MaxBodyBytes = 1, FollowRedirects = false,
+            MaxRedirects = 0,
+        }, ["http://127.0.0.1:9/"]);
+
+        var results = await Task.WhenAll(
+            Enumerable.Range(0, 10).Select(i => (i % 2 == 0 ? a : b).Commands.CreateAsync(Batch(), key, () => true, Ct)));
+
+        Assert.Single(results, r => r.Outcome == CreateOutcome.Created);
+        Assert.Single(results.Select(r => r.BatchId).Distinct());
+    }
+
+    [Fact]
+    public async Task NodesStartingTogetherOnAnEmptyDatabaseMigrateItOnce()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+
+        var nodes = await Task.WhenAll(Enumerable.Range(0, 4).Select(i =>
+            StoreUnderTest.OpenAsync(StorageProvider.Postgres, database, $"starter-{i}")));
+        _nodes.AddRange(nodes);
+
+        var id = await CreateAsync(nodes[0], 1, concurrency: 1);
+        Assert.NotNull(await nodes[3].Queries.GetSummaryAsync(id, null, Ct));
+    }
+}

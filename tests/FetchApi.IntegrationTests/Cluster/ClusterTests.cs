@@ -1,0 +1,216 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Durability;
+using FetchApi.IntegrationTests.Postgres;
+using FetchApi.IntegrationTests.Upstream;
+using Npgsql;
+
+namespace FetchApi.IntegrationTests.Cluster;
+
+/// <summary>
+/// Three real service processes on one real PostgreSQL database, fetching from a loopback upstream, used as an operator
+/// would: batches sent to any node, read through another, limits that hold across the cluster, a node killed with
+/// SIGKILL while it holds leases, cancel and events across nodes, and the killed node back.
+/// </summary>
+public sealed class ClusterTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    readonly List<ServiceProcess> _nodes = [];
+    UpstreamServer _upstream = null!;
+    string _database = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        _database = await postgres.CreateDatabaseAsync();
+        _upstream = await UpstreamServer.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        await _upstream.DisposeAsync();
+    }
+
+    Dictionary<string, string> Settings(string name, int perHost) => new()
+    {
+        ["Storage__Provider"] = "Postgres",
+        ["Storage__ConnectionString"] = _database,
+        ["Engine__NodeId"] = name,
+        ["Engine__LeaseDuration"] = "00:00:03",
+        ["Engine__PerHostConcurrency"] = perHost.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    async Task<ServiceProcess> StartNodeAsync(string name, int perHost = 256)
+    {
+        var node = await ServiceProcess.StartAsync(Path.Combine(Path.GetTempPath(), "unused.db"), Settings(name, perHost));
+        _nodes.Add(node);
+        return node;
+    }
+
+    async Task<ServiceProcess[]> StartClusterAsync(int perHost = 256)
+    {
+        // One after the other would do, but together is what a rolling start of an empty database looks like.
+        var nodes = await Task.WhenAll(Enumerable.Range(1, 3).Select(i => ServiceProcess.StartAsync(
+            Path.Combine(Path.GetTempPath(), "unused.db"), Settings($"node-{i}", perHost))));
+        _nodes.AddRange(nodes);
+        return nodes;
+    }
+
+    async Task<long> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_database);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(Ct), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task BatchesSentToEveryNodeCompleteAndReadTheSameThroughAnyOther()
+    {
+        var nodes = await StartClusterAsync();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await nodes[i].Client.SubmitAsync(
+                Enumerable.Range(0, 50).Select(n => _upstream.Url($"/delay/10?b={i}&n={n}")), new { concurrency = 10 }));
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            var reader = nodes[(i + 1) % 3].Client;
+            var summary = await reader.WaitUntilDoneAsync(ids[i]);
+            var slots = await reader.ResultsAsync(ids[i]);
+            Assert.Equal("completed", summary["status"]!.GetValue<string>());
+            Assert.Equal(Enumerable.Range(0, 50), slots.Select(s => s["index"]!.GetValue<int>()));
+            Assert.All(slots, s => Assert.Equal(("fetched", 200), (s.State(), s.StatusCode())));
+        }
+
+        // Every node took part in the fetching.
+        var nodesThatFetched = await ScalarAsync("SELECT count(DISTINCT node) FROM health");
+        Assert.Equal(3, nodesThatFetched);
+    }
+
+    [Fact]
+    public async Task AnUpstreamNeverSeesMoreThanThePerHostLimitFromTheWholeCluster()
+    {
+        var nodes = await StartClusterAsync(perHost: 4);
+
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await nodes[i].Client.SubmitAsync(
+                Enumerable.Range(0, 40).Select(n => _upstream.Url($"/delay/100?group=limited&b={i}&n={n}")), new { concurrency = 20 }));
+        }
+
+        foreach (var id in ids)
+        {
+            await nodes[0].Client.WaitUntilDoneAsync(id);
+        }
+
+        Assert.InRange(_upstream.MaxInFlight("limited"), 2, 4);
+    }
+
+    [Fact]
+    public async Task ABatchsConcurrencyHoldsAcrossTheCluster()
+    {
+        var nodes = await StartClusterAsync();
+
+        var id = await nodes[0].Client.SubmitAsync(Enumerable.Range(0, 60).Select(n => _upstream.Url($"/delay/100?group=batch&n={n}")),
+            new { concurrency = 5 });
+        await nodes[1].Client.WaitUntilDoneAsync(id);
+
+        Assert.InRange(_upstream.MaxInFlight("batch"), 2, 5);
+    }
+
+    [Fact]
+    public async Task KillingANodeThatHoldsLeasesLosesNothingAndFetchesAgainOnlyWhatItHeld()
+    {
+        var nodes = await StartClusterAsync();
+        const int urls = 600;
+        var id = await nodes[0].Client.SubmitAsync(Enumerable.Range(0, urls).Select(n => _upstream.Url($"/delay/50?n={n}")),
+            new { concurrency = 60 });
+        var victim = nodes[1];
+        await Api.EventuallyAsync(
+            async () => await ScalarAsync("SELECT count(*) FROM slots WHERE lease_owner = 'node-2' AND state = 0") > 0,
+            "node-2 never held a lease");
+
+        await victim.KillAsync();
+        // What the dead node held at its death is still in the database: its leased, unwritten slots.
+        var held = await ScalarAsync("SELECT count(*) FROM slots WHERE lease_owner = 'node-2' AND state = 0");
+
+        var survivor = nodes[2].Client;
+        var deadline = DateTime.UtcNow + Api.DefaultDeadline;
+        while (true)
+        {
+            var summary = await survivor.GetJsonAsync($"/batches/{id}?results=false");
+            Api.AssertCountsAddUp(summary["counts"]!.AsObject());
+            if (summary["status"]!.GetValue<string>() == "completed")
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the batch did not complete after node-2 died: {summary}");
+            await Task.Delay(50, Ct);
+        }
+
+        var slots = await survivor.ResultsAsync(id);
+        Assert.Equal(Enumerable.Range(0, urls), slots.Select(s => s["index"]!.GetValue<int>()));
+        Assert.All(slots, s => Assert.Equal(("fetched", 200), (s.State(), s.StatusCode())));
+        var fetchedTwice = _upstream.RequestsPerUrl.Count(u => u.Key.StartsWith("/delay/50", StringComparison.Ordinal) && u.Value > 1);
+        Assert.True(held > 0, "node-2 held no lease when it was killed");
+        Assert.InRange(fetchedTwice, 0, held);
+
+        // The killed node comes back under its name and takes work again.
+        var back = await StartNodeAsync("node-2");
+        var again = await back.Client.SubmitAsync(Enumerable.Range(0, 30).Select(n => _upstream.Url($"/ok?again={n}")));
+        Assert.Equal("completed", (await back.Client.WaitUntilDoneAsync(again))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task CancelOnOneNodeStopsFetchesInFlightOnTheOthers()
+    {
+        var nodes = await StartClusterAsync();
+        var id = await nodes[0].Client.SubmitAsync(Enumerable.Range(0, 30).Select(n => _upstream.Url($"/hang?group=hang&n={n}")),
+            new { concurrency = 30, timeoutSeconds = 120 });
+        await Api.EventuallyAsync(() => _upstream.InFlight("hang") == 30, "the hanging fetches never all started");
+
+        using var cancel = await nodes[2].Client.PostAsync($"/batches/{id}/cancel", null, Ct);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+
+        await Api.EventuallyAsync(() => _upstream.InFlight("hang") == 0, "fetches were still in flight after the cancel",
+            TimeSpan.FromSeconds(10));
+        var summary = await nodes[1].Client.GetJsonAsync($"/batches/{id}?results=false");
+        Assert.Equal(("cancelled", 30), (summary["status"]!.GetValue<string>(), summary["counts"]!["cancelled"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task EventsAndPreferWaitOnOneNodeSeeResultsWrittenByOthers()
+    {
+        var nodes = await StartClusterAsync();
+        var urls = Enumerable.Range(0, 20).Select(n => _upstream.Url($"/delay/20?n={n}")).ToList();
+        var id = await nodes[0].Client.SubmitAsync(urls, new { concurrency = 5 });
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/batches/{id}/events");
+        using var response = await nodes[2].Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+        var results = text.Split('\n').Count(l => l == "event: result");
+
+        Assert.Equal(20, results);
+        Assert.Contains("event: done", text, StringComparison.Ordinal);
+
+        using var waited = new HttpRequestMessage(HttpMethod.Post, "/batches")
+        {
+            Content = JsonContent.Create(new { urls = urls.Take(3) }),
+            Headers = { { "Prefer", "wait=30" } },
+        };
+        using var answer = await nodes[1].Client.SendAsync(waited, Ct);
+        var body = JsonNode.Parse(await answer.Content.ReadAsStringAsync(Ct))!;
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal("completed", body["status"]!.GetValue<string>());
+    }
+}

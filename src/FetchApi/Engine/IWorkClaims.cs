@@ -26,6 +26,12 @@ public interface IWorkClaims
     /// <summary>Extends every lease this node holds on a pending slot; returns how many.</summary>
     Task<int> RenewAsync(DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// On a clean stop, after the last result was written: gives up this node's remaining leases (slots aborted by the
+    /// shutdown) so that other nodes take them at once, and stops counting this node as alive.
+    /// </summary>
+    Task ReleaseAsync(CancellationToken cancellationToken);
+
     /// <summary>Holds <paramref name="host"/> back for every node until <paramref name="until"/> (an upstream's Retry-After).</summary>
     Task HoldHostAsync(string host, DateTimeOffset until, CancellationToken cancellationToken);
 }

@@ -1,5 +1,6 @@
 using FetchApi.Callbacks;
 using FetchApi.Engine;
+using FetchApi.Model;
 using FetchApi.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -9,9 +10,11 @@ namespace FetchApi.Hosting;
 /// The one place that says in which order the background parts start and stop, whatever the order of registration.
 /// Start: the store's schema, the result writer, the engine (which resumes unfinished batches before the API takes new
 /// ones), callbacks, retention. Stop, in reverse: retention and callbacks stop; the engine drains (fetches in flight
-/// finish or are aborted); then the writer is completed and writes everything queued; the store closes last.
+/// finish or are aborted); then the writer is completed and writes everything queued; with several nodes, this node's
+/// remaining leases are released; the store closes last.
 /// </summary>
-public sealed class Lifetime(IStore store, ResultWriter writer, FetchEngine engine, CallbackDispatcher callbacks, RetentionService retention)
+public sealed class Lifetime(
+    IStore store, ResultWriter writer, FetchEngine engine, CallbackDispatcher callbacks, RetentionService retention, IEnumerable<IWorkClaims> claims)
     : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -30,6 +33,19 @@ public sealed class Lifetime(IStore store, ResultWriter writer, FetchEngine engi
         await engine.StopAsync(cancellationToken);
         writer.Complete();
         await writer.StopAsync(cancellationToken);
+        foreach (var claim in claims)
+        {
+            try
+            {
+                // Several nodes: what this node aborted goes back to the others now, not when its leases expire.
+                await claim.ReleaseAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is StoreUnavailableException or OperationCanceledException)
+            {
+                // The database is gone or the host gave up waiting: the leases expire by themselves.
+            }
+        }
+
         store.Close();
     }
 }

@@ -9,7 +9,7 @@ static class PostgresSchema
 {
     public static readonly string[] Steps =
     [
-        // 1: batches, slots with their leases, idempotency keys, counters, cluster-wide host holds, health.
+        // 1: batches, slots with their leases, idempotency keys, counters, cluster-wide host holds, health, live nodes.
         """
         CREATE TABLE batches (
             seq               bigserial PRIMARY KEY,
@@ -80,6 +80,8 @@ static class PostgresSchema
         CREATE TABLE host_holds (host text PRIMARY KEY, not_before bigint NOT NULL);
 
         CREATE TABLE health (node text PRIMARY KEY, checked_at bigint NOT NULL);
+
+        CREATE TABLE nodes (node text PRIMARY KEY, seen_at bigint NOT NULL);
         """,
     ];
 

@@ -39,6 +39,10 @@ public sealed class PostgresStore(PostgresDatabase db, PostgresNotifications not
                 await ExecuteAsync(c, null, "SELECT pg_advisory_unlock(@key);", CancellationToken.None, Number("key", MigrationLock));
             }
 
+            // This node counts as alive from now on (claims divide each batch among the live nodes).
+            await ExecuteAsync(c, null,
+                "INSERT INTO nodes (node, seen_at) VALUES (@node, @now) ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at;",
+                cancellationToken, Text("node", db.NodeId), Number("now", Ms(time.GetUtcNow())));
             return true;
         }, cancellationToken);
         notifications.Start();

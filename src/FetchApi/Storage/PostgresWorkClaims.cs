@@ -26,12 +26,16 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 
     sealed record Candidate(long Seq, int Index, string Url, string Host, bool Expired);
 
-    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live)
+    /// <summary>
+    /// A batch with room: its <c>concurrency</c> minus the fetches in flight across the cluster, and at most this node's
+    /// share (the concurrency divided among the live nodes), so that every node takes part.
+    /// </summary>
+    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live, int mine, int nodes)
     {
         public long Seq { get; } = seq;
         public Guid Id { get; } = id;
         public FetchOptions Options { get; } = options;
-        public int Room { get; set; } = options.Concurrency - live;
+        public int Room { get; set; } = Math.Max(0, Math.Min(options.Concurrency - live, ((options.Concurrency + nodes - 1) / nodes) - mine));
         public int Live { get; } = live;
         public Queue<Candidate> Candidates { get; } = new();
         public List<PendingSlot> Claimed { get; } = [];
@@ -43,6 +47,8 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var nowMs = Ms(now);
             // Round trip 1: the lock, what is in flight (live leases) per batch and host, held hosts, active batches.
             var liveByBatch = new Dictionary<long, int>();
+            var mineByBatch = new Dictionary<long, int>();
+            var nodes = 1;
             var liveByHost = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             var held = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             var batches = new List<ActiveBatch>();
@@ -51,8 +57,11 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(@key);") { Parameters = { Number("key", ClaimLock) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                    $"SELECT batch_seq, host, count(*)::int FROM slots WHERE state = {Pending} AND lease_owner IS NOT NULL AND lease_until > @now " +
-                    "GROUP BY batch_seq, host;") { Parameters = { Number("now", nowMs) } });
+                    "SELECT batch_seq, host, count(*)::int, (count(*) FILTER (WHERE lease_owner = @node))::int FROM slots " +
+                    $"WHERE state = {Pending} AND lease_owner IS NOT NULL AND lease_until > @now GROUP BY batch_seq, host;")
+                    { Parameters = { Number("now", nowMs), Text("node", db.NodeId) } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT count(*)::int FROM nodes WHERE seen_at > @since OR node = @node;")
+                    { Parameters = { Number("since", nowMs - (long)db.LeaseDuration.TotalMilliseconds), Text("node", db.NodeId) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT host FROM host_holds WHERE not_before > @now;")
                     { Parameters = { Number("now", nowMs) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
@@ -62,10 +71,15 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    var (seq, host, count) = (reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2));
+                    var (seq, host, count, mine) = (reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3));
                     liveByBatch[seq] = liveByBatch.GetValueOrDefault(seq) + count;
+                    mineByBatch[seq] = mineByBatch.GetValueOrDefault(seq) + mine;
                     liveByHost[host] = liveByHost.GetValueOrDefault(host) + count;
                 }
+
+                await reader.NextResultAsync(cancellationToken);
+                await reader.ReadAsync(cancellationToken);
+                nodes = Math.Max(1, reader.GetInt32(0));
 
                 await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
@@ -78,7 +92,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 {
                     var seq = reader.GetInt64(0);
                     batches.Add(new ActiveBatch(seq, reader.GetGuid(1), JsonSerializer.Deserialize<FetchOptions>(reader.GetString(2), Json)!,
-                        liveByBatch.GetValueOrDefault(seq)));
+                        liveByBatch.GetValueOrDefault(seq), mineByBatch.GetValueOrDefault(seq), nodes));
                 }
 
                 await reader.NextResultAsync(cancellationToken);
@@ -180,10 +194,18 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
         return takenOver;
     }
 
+    /// <summary>Extends this node's leases, and says the node is alive (its share of each batch counts).</summary>
     public Task<int> RenewAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,
+            "WITH alive AS (INSERT INTO nodes (node, seen_at) VALUES (@node, @now) ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at) " +
             $"UPDATE slots SET lease_until = @until WHERE lease_owner = @node AND state = {Pending};",
-            cancellationToken, Text("node", db.NodeId), Number("until", Ms(now + db.LeaseDuration))), cancellationToken);
+            cancellationToken, Text("node", db.NodeId), Number("now", Ms(now)), Number("until", Ms(now + db.LeaseDuration))), cancellationToken);
+
+    public Task ReleaseAsync(CancellationToken cancellationToken) =>
+        db.RunAsync(c => ExecuteAsync(c, null,
+            $"UPDATE slots SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @node AND state = {Pending}; " +
+            "DELETE FROM nodes WHERE node = @node;",
+            cancellationToken, Text("node", db.NodeId)), cancellationToken);
 
     public Task HoldHostAsync(string host, DateTimeOffset until, CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,

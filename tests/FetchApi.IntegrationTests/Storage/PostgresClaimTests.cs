@@ -60,7 +60,7 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
     });
 
     [Fact]
-    public async Task ABatchsConcurrencyHoldsAcrossNodes()
+    public async Task ABatchsConcurrencyHoldsAcrossNodesEachTakingItsShare()
     {
         var a = await NodeAsync("a");
         var b = await NodeAsync("b");
@@ -68,12 +68,14 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var now = DateTimeOffset.UtcNow;
 
         var first = await a.Claims!.ClaimAsync(100, now, Ct);
-        var none = await b.Claims!.ClaimAsync(100, now, Ct);
+        var second = await b.Claims!.ClaimAsync(100, now, Ct);
+        var full = await a.Claims.ClaimAsync(100, now, Ct);
         await a.Sink.WriteAsync([Fetched(id, first.Batches[0].Slots[0].Index), Fetched(id, first.Batches[0].Slots[1].Index)], [], now, Ct);
-        var freed = await b.Claims.ClaimAsync(100, now, Ct);
+        var freed = await a.Claims.ClaimAsync(100, now, Ct);
 
-        Assert.Equal(5, Count(first));
-        Assert.Equal(0, Count(none));
+        Assert.Equal(3, Count(first)); // two live nodes: its share is half of 5, rounded up
+        Assert.Equal(2, Count(second)); // the rest of the batch's concurrency
+        Assert.Equal(0, Count(full));
         Assert.Equal(2, Count(freed));
         Assert.Equal(20, first.ClusterBacklog);
     }

@@ -9,6 +9,7 @@ public static class EngineExtensions
     public static WebApplicationBuilder AddFetchEngine(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<EngineOptions>(EngineOptions.Section);
+        builder.Services.PostConfigure<EngineOptions>(o => o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId);
 
         // One shared handler for every fetch: pooled connections, and the address policy at connect time.
         builder.Services.AddHttpClient(Fetcher.ClientName, client =>

@@ -37,8 +37,8 @@ public sealed class EngineOptions
 
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>This node's name in the cluster (leases, logs, metrics, traces); the host name and process id by default.</summary>
-    [Required] public string NodeId { get; set; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+    /// <summary>This node's name in a cluster (leases, logs, metrics, traces); empty: the host name and the process id.</summary>
+    public string NodeId { get; set; } = "";
 
     /// <summary>How long a claim on a slot lasts without renewal (several nodes); renewed every third of it while fetching.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")] public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);

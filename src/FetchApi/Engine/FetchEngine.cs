@@ -179,6 +179,9 @@ public sealed partial class FetchEngine(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Every line the loop and its fetches log names this node.
+        using var node = logger.BeginScope(new Dictionary<string, object> { ["NodeId"] = _options.NodeId });
+        LogNodeStarted(_options.NodeId, _claims is null ? "reads its own store" : "claims work from the shared store");
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -408,6 +411,9 @@ public sealed partial class FetchEngine(
         _heartbeatStop.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} started: the engine {Mode}")]
+    partial void LogNodeStarted(string nodeId, string mode);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming batch {BatchId}: {Pending} slots still pending")]
     partial void LogResuming(Guid batchId, int pending);

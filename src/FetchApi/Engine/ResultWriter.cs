@@ -32,6 +32,7 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        using var node = logger.BeginScope(new Dictionary<string, object> { ["NodeId"] = options.Value.NodeId });
         var results = new List<SlotUpdate>(_groupSize);
         var started = new List<BatchStarted>();
         // Not stoppingToken: on shutdown the queue is completed after the engine's last result, and everything queued is written.

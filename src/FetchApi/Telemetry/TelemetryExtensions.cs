@@ -1,3 +1,5 @@
+using FetchApi.Model;
+using Npgsql;
 using Microsoft.Extensions.Logging.Console;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -19,8 +21,10 @@ public static class TelemetryExtensions
 
         var telemetry = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>() ?? new TelemetryOptions();
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        // The node's name (Engine:NodeId) is service.instance.id on every metric and span: nodes of a cluster tell apart.
+        var nodeId = builder.Configuration["Engine:NodeId"] is { Length: > 0 } configured ? configured : NodeName.Default;
         builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService("fetchapi"))
+            .ConfigureResource(r => r.AddService("fetchapi", serviceInstanceId: nodeId))
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(FetchMetrics.MeterName).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRuntimeInstrumentation();
@@ -43,6 +47,7 @@ public static class TelemetryExtensions
                 .AddSource(FetchTracing.SourceName)
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()
+                .AddNpgsql()
                 .AddOtlpExporter());
         }
 

@@ -90,7 +90,7 @@ public sealed class BatchService(
         {
             engine.Cancel(id);
             metrics.Batches(BatchStatus.Cancelled);
-            changes.Publish([id]);
+            changes.Publish([id], ended: true);
         }
 
         return (outcome, summary);

@@ -50,7 +50,7 @@ public sealed partial class CallbackDispatcher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        changes.Changed += OnChanged;
+        changes.Ended += OnEnded;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -77,12 +77,12 @@ public sealed partial class CallbackDispatcher(
         }
         finally
         {
-            changes.Changed -= OnChanged;
+            changes.Ended -= OnEnded;
         }
     }
 
-    /// <summary>A batch changed (it may have ended): look for due callbacks now.</summary>
-    void OnChanged(IReadOnlyCollection<Guid> batches)
+    /// <summary>A batch ended (here or on another node): look for due callbacks now.</summary>
+    void OnEnded()
     {
         if (_wake.CurrentCount == 0)
         {

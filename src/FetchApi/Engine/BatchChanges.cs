@@ -14,6 +14,9 @@ public sealed class BatchChanges
     /// <summary>Raised after every change, with the batches it touched.</summary>
     public event Action<IReadOnlyCollection<Guid>>? Changed;
 
+    /// <summary>Raised when a change ended a batch (completed, cancelled): its callback may be due.</summary>
+    public event Action? Ended;
+
     /// <summary>A task that completes at the next change of <paramref name="batchId"/>.</summary>
     public Task Next(Guid batchId) =>
         _waiters.GetOrAdd(batchId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
@@ -37,22 +40,22 @@ public sealed class BatchChanges
     public void PublishCancelled(Guid batchId)
     {
         Cancelled?.Invoke(batchId);
-        Publish([batchId]);
+        Publish([batchId], ended: true);
     }
 
     /// <summary>Anything may have changed (notifications were lost, e.g. while reconnecting to the store): every waiter reads again.</summary>
     public void PublishAll()
     {
         var ids = _waiters.Keys.ToList();
-        Publish(ids);
+        Publish(ids, ended: true);
         WorkAdded?.Invoke();
     }
 
     /// <summary>A batch was stored (on any node).</summary>
     public void PublishWorkAdded() => WorkAdded?.Invoke();
 
-    /// <summary>Tells waiters and listeners that <paramref name="batchIds"/> changed in the store.</summary>
-    public void Publish(IReadOnlyCollection<Guid> batchIds)
+    /// <summary>Tells waiters and listeners that <paramref name="batchIds"/> changed in the store, and whether that ended any.</summary>
+    public void Publish(IReadOnlyCollection<Guid> batchIds, bool ended = false)
     {
         foreach (var id in batchIds)
         {
@@ -63,5 +66,9 @@ public sealed class BatchChanges
         }
 
         Changed?.Invoke(batchIds);
+        if (ended)
+        {
+            Ended?.Invoke();
+        }
     }
 }

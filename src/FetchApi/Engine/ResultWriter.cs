@@ -70,7 +70,7 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
                     metrics.Batches(BatchStatus.Completed, written.Completed.Count);
                 }
 
-                changes.Publish(written.Touched);
+                changes.Publish(written.Touched, ended: written.Completed.Count > 0);
                 return;
             }
             catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)

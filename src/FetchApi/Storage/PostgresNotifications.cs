@@ -6,7 +6,8 @@ namespace FetchApi.Storage;
 /// <summary>
 /// Carries changes between nodes: every node <c>LISTEN</c>s on <see cref="PostgresDatabase.Channel"/>, and writes
 /// <c>NOTIFY</c> in the transaction that makes a change, so a notification arrives only once the change is visible.
-/// <c>new</c> wakes the engines (work to claim), <c>changed</c> wakes waiters and event streams, <c>cancel</c> stops
+/// <c>new</c> wakes the engines (work to claim), <c>changed</c> wakes waiters and event streams, <c>ended</c> also
+/// wakes the callback dispatchers, <c>cancel</c> stops
 /// fetches of a cancelled or deleted batch on every node. After a lost connection every waiter reads again.
 /// </summary>
 public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChanges changes, ILogger<PostgresNotifications> logger) : IAsyncDisposable
@@ -68,6 +69,9 @@ public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChan
                 break;
             case "cancel":
                 ids.ForEach(changes.PublishCancelled);
+                break;
+            case "ended":
+                changes.Publish(ids, ended: true);
                 break;
             default:
                 changes.Publish(ids);

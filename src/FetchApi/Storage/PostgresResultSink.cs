@@ -64,6 +64,12 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
                 }
             }
 
+            if (completed.Count > 0)
+            {
+                // Rare (once per batch): wakes the callback dispatchers of every node.
+                await PostgresBatchCommands.Notify(c, tx, "ended:" + string.Join(',', completed.Take(200)), cancellationToken);
+            }
+
             return new WriteResult(touched, completed);
         }, cancellationToken);
 

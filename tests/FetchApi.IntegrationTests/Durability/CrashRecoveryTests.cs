@@ -71,11 +71,9 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         {
             big = await first.Client.SubmitAsync(BigBatch(), new { concurrency = Concurrency });
             await WaitForProgressAsync(first, big, Urls / 3);
-            // Accepted just before the crash: these must survive it too.
-            for (var i = 0; i < 5; i++)
-            {
-                small.Add(await first.Client.SubmitAsync([_upstream.Url($"/delay/20?small={i}")]));
-            }
+            // Accepted just before the crash: these must survive it too. Sent together, so that the big batch is still
+            // running when the kill comes, even on a loaded machine.
+            small.AddRange(await Task.WhenAll(Enumerable.Range(0, 5).Select(i => first.Client.SubmitAsync([_upstream.Url($"/delay/20?small={i}")]))));
 
             await first.KillAsync();
         }

@@ -18,8 +18,11 @@ sealed record BenchOptions
     public IReadOnlyDictionary<string, string> ServiceSettings { get; init; } = new Dictionary<string, string>();
 }
 
-/// <summary>One number a scenario measured in one repetition, with its target when it has one.</summary>
-sealed record Measurement(string Scenario, string Metric, double Value, string Unit, Target? Target, string Detail);
+/// <summary>
+/// One number a scenario measured in one repetition, with its target when it has one. Without a target, a rate
+/// (<c>/s</c>) is better higher and anything else lower, unless <paramref name="HigherIsBetter"/> says otherwise.
+/// </summary>
+sealed record Measurement(string Scenario, string Metric, double Value, string Unit, Target? Target, string Detail, bool? HigherIsBetter = null);
 
 /// <summary>A target from issue 5: met when the value is at most (or at least) the bound.</summary>
 sealed record Target(double Bound, bool AtMost)
@@ -69,23 +72,23 @@ sealed class Upstreams(string benchCommand, IReadOnlyList<string> benchPrefix) :
     }
 }
 
-/// <summary>Runs the scenarios of issue 5 and prints what they measured.</summary>
-sealed class Bench(BenchOptions options, string serviceDirectory, string workDirectory, Upstreams upstreams)
+/// <summary>Runs the scenarios of issue 5 (and the PostgreSQL ones) and prints what they measured.</summary>
+sealed partial class Bench(BenchOptions options, string serviceDirectory, string workDirectory, Upstreams upstreams) : IAsyncDisposable
 {
-    public static readonly string[] AllScenarios = ["latency", "throughput", "fairness", "memory", "api", "sweep"];
+    public static readonly string[] AllScenarios = ["latency", "throughput", "fairness", "memory", "api", "sweep", "pg-throughput", "pg-latency", "pg-cluster"];
 
     readonly List<Measurement> _measurements = [];
 
     public IReadOnlyList<Measurement> Measurements => _measurements;
 
-    void Record(string scenario, string metric, double value, string unit, Target? target, string detail)
+    void Record(string scenario, string metric, double value, string unit, Target? target, string detail, bool? higherIsBetter = null)
     {
-        _measurements.Add(new Measurement(scenario, metric, value, unit, target, detail));
+        _measurements.Add(new Measurement(scenario, metric, value, unit, target, detail, higherIsBetter));
         var verdict = target is null ? "" : $"  [target {target} {unit}: {(target.IsMetBy(value) ? "met" : "NOT met")}]";
         Console.WriteLine($"  {scenario} {metric} = {value.ToString("0.###", CultureInfo.InvariantCulture)} {unit}{verdict}  {detail}");
     }
 
-    async Task<Service> StartServiceAsync(Dictionary<string, string>? extra = null)
+    async Task<Service> StartServiceAsync(Dictionary<string, string>? extra = null, string name = "fetchapi")
     {
         var settings = Service.BaseSettings();
         foreach (var (key, value) in extra ?? [])
@@ -98,24 +101,30 @@ sealed class Bench(BenchOptions options, string serviceDirectory, string workDir
             settings[key] = value;
         }
 
-        return await Service.StartAsync(serviceDirectory, workDirectory, settings);
+        return await Service.StartAsync(serviceDirectory, workDirectory, settings, name);
     }
 
     /// <summary>JIT and connection pools warm: a batch on each upstream the scenario uses.</summary>
-    async Task WarmUpAsync(Service service, params int[] latencies)
+    Task WarmUpAsync(Service service, params int[] latencies) => WarmUpAsync([service], latencies);
+
+    /// <summary>
+    /// The same for nodes that share one database: each round submits to the next node (the others claim part of the
+    /// work), and the JIT threads of all of them must be quiet.
+    /// </summary>
+    async Task WarmUpAsync(List<Service> nodes, params int[] latencies)
     {
         // Tiered compilation keeps recompiling hot methods for seconds after start (measured: 0.5-1 s of JIT thread CPU in
         // the first run after a single warm-up batch). Warm until the JIT thread is quiet over a whole round.
         for (var round = 0; round < 8; round++)
         {
-            var jit0 = JitSeconds(service);
+            var jit0 = nodes.Sum(JitSeconds);
             foreach (var latency in latencies)
             {
                 var urls = await upstreams.UrlsAsync(latency, latency == 0 ? 5000 : 2000, $"warmup{round}");
-                await service.Api.RunAsync(urls, 256);
+                await nodes[round % nodes.Count].Api.RunAsync(urls, 256);
             }
 
-            var jit = JitSeconds(service) - jit0;
+            var jit = nodes.Sum(JitSeconds) - jit0;
             if (round >= 1 && jit < 0.1)
             {
                 Console.WriteLine($"    warmed up in {round + 1} rounds (JIT thread {jit:F2} s in the last one)");
@@ -162,6 +171,15 @@ sealed class Bench(BenchOptions options, string serviceDirectory, string workDir
                 break;
             case "sweep":
                 await SweepAsync();
+                break;
+            case "pg-throughput":
+                await ProvidersAsync(scenario, 20_000, latency: 0, concurrency: 256, ratioTarget: new Target(0.8, AtMost: false));
+                break;
+            case "pg-latency":
+                await ProvidersAsync(scenario, 5_000, latency: 20, concurrency: 100, ratioTarget: null);
+                break;
+            case "pg-cluster":
+                await ClusterAsync();
                 break;
             default:
                 throw new BenchException($"unknown scenario {scenario}; one of {string.Join(", ", AllScenarios)} or all");

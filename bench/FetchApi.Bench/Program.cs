@@ -40,7 +40,7 @@ try
     var self = Environment.ProcessPath!;
     string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [Assembly.GetExecutingAssembly().Location] : [];
     await using var upstreams = new Upstreams(self, prefix);
-    var bench = new Bench(options, serviceDirectory, work.FullName, upstreams);
+    await using var bench = new Bench(options, serviceDirectory, work.FullName, upstreams);
     foreach (var scenario in options.Scenarios)
     {
         await bench.RunAsync(scenario);
@@ -164,7 +164,7 @@ static string Report(Machine machine, BenchOptions options, IReadOnlyList<Measur
     foreach (var group in measurements.GroupBy(m => (m.Scenario, m.Metric)))
     {
         var first = group.First();
-        var higherIsBetter = first.Target is { AtMost: false } || (first.Target is null && first.Unit == "/s");
+        var higherIsBetter = first.HigherIsBetter ?? (first.Target is { AtMost: false } || (first.Target is null && first.Unit == "/s"));
         var values = group.Select(m => m.Value).ToList();
         var best = higherIsBetter ? values.Max() : values.Min();
         var worst = higherIsBetter ? values.Min() : values.Max();
@@ -201,7 +201,7 @@ static string Report(Machine machine, BenchOptions options, IReadOnlyList<Measur
 static partial class Program
 {
     const string Usage = """
-        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|all>... [options]
+        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|pg-throughput|pg-latency|pg-cluster|all>... [options]
           --repeat N            runs per scenario (default 3)
           --service-dir DIR     use this published FetchApi instead of publishing src/FetchApi (Release) into a temp folder
           --set KEY=VALUE       extra service setting (environment variable), e.g. --set Engine__WriteBatchSize=1000

@@ -75,7 +75,12 @@ sealed class Service : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<Service> StartAsync(string serviceDirectory, string workDirectory, IReadOnlyDictionary<string, string> settings)
+    /// <summary>
+    /// Starts FetchApi and waits until it is ready; on a fresh SQLite file in <paramref name="workDirectory"/> unless
+    /// <paramref name="settings"/> name a <c>Storage__ConnectionString</c> (PostgreSQL).
+    /// </summary>
+    public static async Task<Service> StartAsync(string serviceDirectory, string workDirectory, IReadOnlyDictionary<string, string> settings,
+        string name = "fetchapi")
     {
         var dll = Path.Combine(serviceDirectory, "FetchApi.dll");
         if (!File.Exists(dll))
@@ -85,11 +90,9 @@ sealed class Service : IAsyncDisposable
 
         var port = FreePort();
         var database = Path.Combine(workDirectory, $"fetchapi-{port}.db");
-        var environment = new Dictionary<string, string>(settings)
-        {
-            ["Storage__ConnectionString"] = $"Data Source={database}",
-        };
-        var process = ChildProcess.Start("fetchapi", "dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"], serviceDirectory, environment);
+        var environment = new Dictionary<string, string>(settings);
+        environment.TryAdd("Storage__ConnectionString", $"Data Source={database}");
+        var process = ChildProcess.Start(name, "dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"], serviceDirectory, environment);
         var service = new Service(process, new Uri($"http://127.0.0.1:{port}"), database);
         try
         {

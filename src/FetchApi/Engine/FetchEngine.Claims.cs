@@ -9,6 +9,10 @@ public sealed partial class FetchEngine
     // Ticks of the time the next claim is due; a new batch or committed results bring it forward.
     long _nextClaimTicks;
     long _lastClaimTicks;
+    // Fetches finished here whose results the writer has not committed yet, per batch and per host (under _gate).
+    readonly Dictionary<Guid, int> _unwrittenByBatch = [];
+    readonly Dictionary<string, int> _unwrittenByHost = new(StringComparer.OrdinalIgnoreCase);
+
     // Bumped by every commit or new batch: a claim that found nothing while one happened looks again soon, not idly.
     long _changes;
 
@@ -29,6 +33,50 @@ public sealed partial class FetchEngine
         Interlocked.Increment(ref _changes);
         CapacityFreed();
         Wake();
+    }
+
+    /// <summary>A fetch finished and its result is queued for the writer (called under _gate).</summary>
+    void Finished(Dispatch dispatch)
+    {
+        _unwrittenByBatch[dispatch.BatchId] = _unwrittenByBatch.GetValueOrDefault(dispatch.BatchId) + 1;
+        _unwrittenByHost[dispatch.Host] = _unwrittenByHost.GetValueOrDefault(dispatch.Host) + 1;
+    }
+
+    /// <summary>The writer committed these results: the store no longer counts them in flight.</summary>
+    void Written(IReadOnlyList<SlotUpdate> results)
+    {
+        lock (_gate)
+        {
+            foreach (var result in results)
+            {
+                Decrement(_unwrittenByBatch, result.BatchId);
+                Decrement(_unwrittenByHost, result.Host);
+            }
+        }
+    }
+
+    static void Decrement<TKey>(Dictionary<TKey, int> counts, TKey key) where TKey : notnull
+    {
+        if (counts.TryGetValue(key, out var count))
+        {
+            if (count <= 1)
+            {
+                counts.Remove(key);
+            }
+            else
+            {
+                counts[key] = count - 1;
+            }
+        }
+    }
+
+    /// <summary>A snapshot of the finished, unwritten fetches, for a claim.</summary>
+    Unwritten UnwrittenNow()
+    {
+        lock (_gate)
+        {
+            return new Unwritten(new Dictionary<Guid, int>(_unwrittenByBatch), new Dictionary<string, int>(_unwrittenByHost, StringComparer.OrdinalIgnoreCase));
+        }
     }
 
     /// <summary>
@@ -85,7 +133,7 @@ public sealed partial class FetchEngine
         var changesBefore = Interlocked.Read(ref _changes);
         try
         {
-            claim = await _claims!.ClaimAsync(free, now, stoppingToken);
+            claim = await _claims!.ClaimAsync(free, now, UnwrittenNow, stoppingToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {

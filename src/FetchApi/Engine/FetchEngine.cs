@@ -154,6 +154,7 @@ public sealed partial class FetchEngine(
             // Several nodes: unfinished batches and expired leases are claimed like any other work.
             changes.WorkAdded += ClaimSoon;
             changes.Changed += ResultsCommitted;
+            writer.Committed += Written;
             _heartbeat = RenewLeasesAsync(CancellationToken.None);
             await base.StartAsync(cancellationToken);
             return;
@@ -219,6 +220,7 @@ public sealed partial class FetchEngine(
             changes.Cancelled -= Cancel;
             changes.WorkAdded -= ClaimSoon;
             changes.Changed -= ResultsCommitted;
+            writer.Committed -= Written;
             await DrainAsync();
             await StopHeartbeatAsync();
         }
@@ -341,11 +343,14 @@ public sealed partial class FetchEngine(
             next = completion.Next;
             if (completion.WakeLoop)
             {
+                // Several nodes: the finished fetch no longer counts against the limits, so claim again soon.
+                CapacityFreed();
                 Wake();
             }
         }
     }
 
+    /// <summary>Fetches one slot and posts its result to the writer, unless the fetch was cancelled.</summary>
     async Task FetchOneAsync(Dispatch dispatch)
     {
         var (batchId, host, slot) = dispatch;
@@ -375,11 +380,22 @@ public sealed partial class FetchEngine(
 
         // A cancelled result (batch cancelled, or aborted by shutdown) is not written: the store already marked the
         // slot cancelled, or the slot stays pending for the next start.
-        if (result.State != SlotState.Cancelled)
+        if (result.State == SlotState.Cancelled)
         {
-            metrics.Fetched(result);
-            writer.Post(new SlotUpdate(batchId, result));
+            return;
         }
+
+        metrics.Fetched(result);
+        if (_claims is not null)
+        {
+            // Counted before the writer can commit it: its commit takes the count back down.
+            lock (_gate)
+            {
+                Finished(dispatch);
+            }
+        }
+
+        writer.Post(new SlotUpdate(batchId, result, host));
     }
 
     void Hold(string host, TimeSpan delay)

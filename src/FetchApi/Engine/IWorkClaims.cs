@@ -20,8 +20,11 @@ public sealed record Claim(IReadOnlyList<ClaimedBatch> Batches, long ClusterBack
 /// </summary>
 public interface IWorkClaims
 {
-    /// <summary>Claims up to <paramref name="capacity"/> slots for this node.</summary>
-    Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Claims up to <paramref name="capacity"/> slots for this node. <paramref name="unwritten"/> is asked after the
+    /// fetches in flight were counted: those of its slots are finished, so they do not count against the limits.
+    /// </summary>
+    Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken);
 
     /// <summary>Extends every lease this node holds on a pending slot; returns how many.</summary>
     Task<int> RenewAsync(DateTimeOffset now, CancellationToken cancellationToken);

@@ -8,8 +8,17 @@ public readonly record struct PendingSlot(int Index, string Url);
 /// <summary>A batch with slots still pending, with the options it runs with.</summary>
 public sealed record UnfinishedBatch(Guid Id, FetchOptions Options, int Pending);
 
-/// <summary>A final slot result produced by the engine.</summary>
-public sealed record SlotUpdate(Guid BatchId, SlotResult Result);
+/// <summary>A final slot result produced by the engine; <paramref name="Host"/> is the host key it was fetched under.</summary>
+public sealed record SlotUpdate(Guid BatchId, SlotResult Result, string Host = "");
+
+/// <summary>
+/// Fetches this node has finished whose results are not committed yet, per batch and per host: the store still counts
+/// them in flight, though no request is open any more.
+/// </summary>
+public sealed record Unwritten(IReadOnlyDictionary<Guid, int> ByBatch, IReadOnlyDictionary<string, int> ByHost)
+{
+    public static readonly Unwritten None = new(new Dictionary<Guid, int>(), new Dictionary<string, int>());
+}
 
 /// <summary>The moment a batch's first fetch started.</summary>
 public readonly record struct BatchStarted(Guid BatchId, DateTimeOffset At);

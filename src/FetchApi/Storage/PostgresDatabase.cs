@@ -19,12 +19,19 @@ public sealed class PostgresDatabase : IAsyncDisposable
         var builder = new NpgsqlDataSourceBuilder(storage.Value.ConnectionString);
         builder.ConnectionStringBuilder.ApplicationName ??= $"fetchapi {engine.Value.NodeId}";
         builder.ConnectionStringBuilder.CommandTimeout = Math.Max(1, (int)storage.Value.BusyTimeout.TotalSeconds * 6);
+        // No session state is ever left on a pooled connection (transactions end, advisory locks are released), so the
+        // reset statement Npgsql sends on every reuse is a round trip for nothing.
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        ListenConnectionString = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false, KeepAlive = 10 }.ConnectionString;
         DataSource = builder.Build();
         NodeId = engine.Value.NodeId;
         LeaseDuration = engine.Value.LeaseDuration;
     }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>For the one long-lived <c>LISTEN</c> connection: never pooled, so its session state never reaches a request.</summary>
+    public string ListenConnectionString { get; }
 
     /// <summary>This node's name: the owner of its leases.</summary>
     public string NodeId { get; }

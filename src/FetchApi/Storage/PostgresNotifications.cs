@@ -13,9 +13,15 @@ namespace FetchApi.Storage;
 public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChanges changes, ILogger<PostgresNotifications> logger) : IAsyncDisposable
 {
     readonly CancellationTokenSource _stop = new();
+    readonly TaskCompletionSource _firstListen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     Task _listening = Task.CompletedTask;
 
-    public void Start() => _listening = ListenAsync(_stop.Token);
+    /// <summary>Starts listening; returns once the first <c>LISTEN</c> took effect, so that no change after it is missed.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _listening = ListenAsync(_stop.Token);
+        await _firstListen.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+    }
 
     async Task ListenAsync(CancellationToken ct)
     {
@@ -24,13 +30,15 @@ public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChan
         {
             try
             {
-                await using var connection = await db.DataSource.OpenConnectionAsync(ct);
+                await using var connection = new NpgsqlConnection(db.ListenConnectionString);
+                await connection.OpenAsync(ct);
                 connection.Notification += (_, e) => Dispatch(e.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {PostgresDatabase.Channel};", connection))
                 {
                     await listen.ExecuteNonQueryAsync(ct);
                 }
 
+                _firstListen.TrySetResult();
                 changes.PublishAll();
                 while (true)
                 {

@@ -45,7 +45,7 @@ public sealed class PostgresStore(PostgresDatabase db, PostgresNotifications not
                 cancellationToken, Text("node", db.NodeId), Number("now", Ms(time.GetUtcNow())));
             return true;
         }, cancellationToken);
-        notifications.Start();
+        await notifications.StartAsync(cancellationToken);
     }
 
     public Task CheckAsync(CancellationToken cancellationToken) =>

@@ -28,20 +28,39 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 
     /// <summary>
     /// A batch with room: its <c>concurrency</c> minus the fetches in flight across the cluster, and at most this node's
-    /// share (the concurrency divided among the live nodes), so that every node takes part.
+    /// share (the concurrency divided among the live nodes, rounded up) minus its own, so that every node takes part.
     /// </summary>
     sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live, int mine, int nodes)
     {
+        int _live = live;
+        int _mine = mine;
+
         public long Seq { get; } = seq;
         public Guid Id { get; } = id;
         public FetchOptions Options { get; } = options;
-        public int Room { get; set; } = Math.Max(0, Math.Min(options.Concurrency - live, ((options.Concurrency + nodes - 1) / nodes) - mine));
-        public int Live { get; } = live;
+        public int Live => _live;
+        public int Room => Math.Max(0, Math.Min(Options.Concurrency - _live, ((Options.Concurrency + nodes - 1) / nodes) - _mine));
         public Queue<Candidate> Candidates { get; } = new();
         public List<PendingSlot> Claimed { get; } = [];
+
+        /// <summary>Fetches of this node that finished (results not committed yet) are not in flight any more.</summary>
+        public void Release(int finished)
+        {
+            finished = Math.Min(finished, _mine);
+            _live -= finished;
+            _mine -= finished;
+        }
+
+        /// <summary>A slot claimed now is in flight.</summary>
+        public void Take(Candidate candidate)
+        {
+            Claimed.Add(new PendingSlot(candidate.Index, candidate.Url));
+            _live++;
+            _mine++;
+        }
     }
 
-    public Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, CancellationToken cancellationToken) =>
+    public Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken) =>
         db.InTransactionAsync(async (c, tx) =>
         {
             var nowMs = Ms(now);
@@ -98,6 +117,19 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 await reader.NextResultAsync(cancellationToken);
                 await reader.ReadAsync(cancellationToken);
                 backlog = reader.GetInt64(0);
+            }
+
+            // Asked now, after the count: a fetch still unwritten now was unwritten, and so counted, then. Finished
+            // fetches hold no request open: they do not count against the limits, though their rows are still leased.
+            var done = unwritten();
+            foreach (var (host, count) in done.ByHost)
+            {
+                liveByHost[host] = Math.Max(0, liveByHost.GetValueOrDefault(host) - count);
+            }
+
+            foreach (var batch in batches)
+            {
+                batch.Release(done.ByBatch.GetValueOrDefault(batch.Id));
             }
 
             // Fewest fetches in flight first: across nodes, a small batch is served before a big one takes another slot.
@@ -182,8 +214,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                     continue;
                 }
 
-                batch.Claimed.Add(new PendingSlot(chosen.Index, chosen.Url));
-                batch.Room--;
+                batch.Take(chosen);
                 liveByHost[chosen.Host] = liveByHost.GetValueOrDefault(chosen.Host) + 1;
                 takenOver += chosen.Expired ? 1 : 0;
                 capacity--;

@@ -72,7 +72,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         update.Prepare();
         // A group holds results of few batches: look each one's key up once, not once per row.
         var seqs = new Dictionary<Guid, long>();
-        foreach (var (batchId, slot) in results)
+        foreach (var (batchId, slot, _) in results)
         {
             if (!seqs.TryGetValue(batchId, out var seq))
             {

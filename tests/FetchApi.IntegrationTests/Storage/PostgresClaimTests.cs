@@ -67,17 +67,34 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var id = await CreateAsync(a, 20, concurrency: 5);
         var now = DateTimeOffset.UtcNow;
 
-        var first = await a.Claims!.ClaimAsync(100, now, Ct);
-        var second = await b.Claims!.ClaimAsync(100, now, Ct);
-        var full = await a.Claims.ClaimAsync(100, now, Ct);
+        var first = await a.Claims!.ClaimAsync(100, now, () => Unwritten.None, Ct);
+        var second = await b.Claims!.ClaimAsync(100, now, () => Unwritten.None, Ct);
+        var full = await a.Claims.ClaimAsync(100, now, () => Unwritten.None, Ct);
         await a.Sink.WriteAsync([Fetched(id, first.Batches[0].Slots[0].Index), Fetched(id, first.Batches[0].Slots[1].Index)], [], now, Ct);
-        var freed = await a.Claims.ClaimAsync(100, now, Ct);
+        var freed = await a.Claims.ClaimAsync(100, now, () => Unwritten.None, Ct);
 
         Assert.Equal(3, Count(first)); // two live nodes: its share is half of 5, rounded up
         Assert.Equal(2, Count(second)); // the rest of the batch's concurrency
         Assert.Equal(0, Count(full));
         Assert.Equal(2, Count(freed));
         Assert.Equal(20, first.ClusterBacklog);
+    }
+
+    [Fact]
+    public async Task AFetchFinishedButNotYetWrittenNoLongerCountsAgainstTheLimits()
+    {
+        var a = await NodeAsync("a", perHost: 2);
+        var id = await CreateAsync(a, 10, concurrency: 2);
+        var now = DateTimeOffset.UtcNow;
+        var first = await a.Claims!.ClaimAsync(10, now, () => Unwritten.None, Ct);
+
+        var stillInFlight = await a.Claims.ClaimAsync(10, now, () => Unwritten.None, Ct);
+        var oneFinished = await a.Claims.ClaimAsync(10, now,
+            () => new Unwritten(new Dictionary<Guid, int> { [id] = 1 }, new Dictionary<string, int> { ["127.0.0.1:9"] = 1 }), Ct);
+
+        Assert.Equal(2, Count(first));
+        Assert.Equal(0, Count(stillInFlight));
+        Assert.Equal(1, Count(oneFinished));
     }
 
     [Fact]
@@ -90,8 +107,8 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var other = await CreateAsync(b, 10, concurrency: 10, host: "free.test");
         var now = DateTimeOffset.UtcNow;
 
-        var first = await a.Claims!.ClaimAsync(100, now, Ct);
-        var second = await b.Claims!.ClaimAsync(100, now, Ct);
+        var first = await a.Claims!.ClaimAsync(100, now, () => Unwritten.None, Ct);
+        var second = await b.Claims!.ClaimAsync(100, now, () => Unwritten.None, Ct);
 
         // Three on busy.test (the host's limit, shared by two batches) and three on free.test; nothing more for node b.
         Assert.Equal(6, Count(first));
@@ -106,7 +123,7 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var big = await CreateAsync(a, 100, concurrency: 100);
         var small = await CreateAsync(a, 4, concurrency: 20);
 
-        var claim = await a.Claims!.ClaimAsync(8, DateTimeOffset.UtcNow, Ct);
+        var claim = await a.Claims!.ClaimAsync(8, DateTimeOffset.UtcNow, () => Unwritten.None, Ct);
 
         Assert.Equal(4, Count(claim, big));
         Assert.Equal(4, Count(claim, small));
@@ -119,10 +136,10 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var b = await NodeAsync("b");
         var busy = await CreateAsync(a, 100, concurrency: 100);
         var now = DateTimeOffset.UtcNow;
-        await a.Claims!.ClaimAsync(50, now, Ct);
+        await a.Claims!.ClaimAsync(50, now, () => Unwritten.None, Ct);
         var waiting = await CreateAsync(b, 10, concurrency: 10);
 
-        var claim = await b.Claims!.ClaimAsync(1, now, Ct);
+        var claim = await b.Claims!.ClaimAsync(1, now, () => Unwritten.None, Ct);
 
         Assert.Equal(waiting, Assert.Single(claim.Batches).Id);
         Assert.NotEqual(busy, waiting);
@@ -135,10 +152,10 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var b = await NodeAsync("b");
         var id = await CreateAsync(a, 2, concurrency: 10);
         var now = DateTimeOffset.UtcNow;
-        await a.Claims!.ClaimAsync(10, now, Ct);
+        await a.Claims!.ClaimAsync(10, now, () => Unwritten.None, Ct);
 
-        var beforeExpiry = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(29), Ct);
-        var afterExpiry = await b.Claims.ClaimAsync(10, now + TimeSpan.FromSeconds(31), Ct);
+        var beforeExpiry = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(29), () => Unwritten.None, Ct);
+        var afterExpiry = await b.Claims.ClaimAsync(10, now + TimeSpan.FromSeconds(31), () => Unwritten.None, Ct);
         await a.Sink.WriteAsync([Fetched(id, 0)], [], now, Ct);
         await b.Sink.WriteAsync([Fetched(id, 1)], [], now, Ct);
         var page = await a.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
@@ -156,10 +173,10 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var b = await NodeAsync("b");
         await CreateAsync(a, 3, concurrency: 10);
         var now = DateTimeOffset.UtcNow;
-        await a.Claims!.ClaimAsync(10, now, Ct);
+        await a.Claims!.ClaimAsync(10, now, () => Unwritten.None, Ct);
 
         var renewed = await a.Claims.RenewAsync(now + TimeSpan.FromSeconds(20), Ct);
-        var claim = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(40), Ct);
+        var claim = await b.Claims!.ClaimAsync(10, now + TimeSpan.FromSeconds(40), () => Unwritten.None, Ct);
 
         Assert.Equal(3, renewed);
         Assert.Equal(0, Count(claim));
@@ -174,8 +191,8 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var now = DateTimeOffset.UtcNow;
 
         await a.Claims!.HoldHostAsync("slow.test:80", now + TimeSpan.FromMinutes(1), Ct);
-        var held = await b.Claims!.ClaimAsync(10, now, Ct);
-        var later = await b.Claims.ClaimAsync(10, now + TimeSpan.FromMinutes(2), Ct);
+        var held = await b.Claims!.ClaimAsync(10, now, () => Unwritten.None, Ct);
+        var later = await b.Claims.ClaimAsync(10, now + TimeSpan.FromMinutes(2), () => Unwritten.None, Ct);
 
         Assert.Equal(0, Count(held));
         Assert.Equal(3, Count(later));
@@ -201,7 +218,7 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var a = await NodeAsync("a");
         var b = await NodeAsync("b");
         var id = await CreateAsync(a, 1, concurrency: 10);
-        await a.Claims!.ClaimAsync(10, DateTimeOffset.UtcNow, Ct);
+        await a.Claims!.ClaimAsync(10, DateTimeOffset.UtcNow, () => Unwritten.None, Ct);
         var change = b.Changes.Next(id);
 
         await a.Sink.WriteAsync([Fetched(id, 0)], [], DateTimeOffset.UtcNow, Ct);

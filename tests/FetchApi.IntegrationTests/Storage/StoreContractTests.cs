@@ -110,7 +110,7 @@ public abstract class StoreContractTests : IAsyncLifetime
     {
         if (Store.Claims is { } claims)
         {
-            while ((await claims.ClaimAsync(10_000, DateTimeOffset.UtcNow, Ct)).Batches.Count > 0)
+            while ((await claims.ClaimAsync(10_000, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches.Count > 0)
             {
             }
         }
@@ -141,7 +141,7 @@ public abstract class StoreContractTests : IAsyncLifetime
 
         var summary = await Store.Queries.GetSummaryAsync(id, null, Ct);
         var unfinished = Store.Claims is { } claims
-            ? (await claims.ClaimAsync(10, DateTimeOffset.UtcNow, Ct)).Batches.Single().Options
+            ? (await claims.ClaimAsync(10, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches.Single().Options
             : (await Store.Work.GetUnfinishedAsync(Ct)).Single().Options;
 
         Assert.Equal(Options().AsBatchOptions(), summary!.Options);

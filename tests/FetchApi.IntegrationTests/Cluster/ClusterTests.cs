@@ -201,6 +201,24 @@ public sealed class ClusterTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABatchsCallbackIsDeliveredOnceNotOncePerNode()
+    {
+        var nodes = await StartClusterAsync();
+        var key = Guid.NewGuid().ToString("N");
+
+        var id = await nodes[1].Client.SubmitAsync(Enumerable.Range(0, 20).Select(n => _upstream.Url($"/ok?cb={n}")),
+            callback: new { url = _upstream.Url($"/hook/{key}"), secret = "cluster-secret-123" });
+        await nodes[2].Client.WaitUntilDoneAsync(id);
+        await Api.EventuallyAsync(() => _upstream.Callbacks.Any(c => c.Key == key), "the callback never came");
+        // Every node hears that the batch ended; give the others the time of a round to deliver it again, if they would.
+        await Api.EventuallyAsync(
+            async () => await ScalarAsync($"SELECT count(*) FROM batches WHERE id = '{id}' AND callback_state = 2") == 1,
+            "the delivery was not recorded");
+
+        Assert.Single(_upstream.Callbacks, c => c.Key == key);
+    }
+
+    [Fact]
     public async Task EventsAndPreferWaitOnOneNodeSeeResultsWrittenByOthers()
     {
         var nodes = await StartClusterAsync();

@@ -78,6 +78,10 @@ public sealed class Scheduler(EngineOptions options)
             _byId.Add(batchId, batch);
             _batches.Add(batch);
         }
+        else if (batch.Cancelled)
+        {
+            return; // a claim that raced with the cancel: its slots are cancelled in the store already
+        }
 
         foreach (var slot in slots)
         {

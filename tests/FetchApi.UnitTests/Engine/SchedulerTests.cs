@@ -430,4 +430,223 @@ public sealed class SchedulerTests
 
         Assert.Equal(2, scheduler.Next(Now).Work.Count);
     }
+
+    [Fact]
+    public void AFinishedFetchFreesItsHostForTheNextSlot()
+    {
+        var scheduler = Create(perHost: 1);
+        Add(scheduler, 3, concurrency: 3, hosts: "one.test");
+        var first = Assert.Single(scheduler.Next(Now).Work);
+
+        scheduler.Complete(first, Now, takeNext: false);
+
+        Assert.Equal(1, Assert.Single(scheduler.Next(Now).Work).Slot.Index);
+    }
+
+    [Fact]
+    public void AHostWhoseFetchesEndedIsForgottenSoAHoldNeedsAFetchInFlight()
+    {
+        var scheduler = Create();
+        Add(scheduler, 2, concurrency: 1, hosts: "gone.test");
+        scheduler.Complete(Assert.Single(scheduler.Next(Now).Work), Now, takeNext: false);
+
+        scheduler.Hold("gone.test:80", TimeSpan.FromMinutes(1), Now);
+
+        Assert.Single(scheduler.Next(Now).Work);
+    }
+
+    [Fact]
+    public void ADrainedHostLeavesTheTurnToTheOthers()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 10, 4, [.. Slots(1, 0, "a.test"), .. Slots(3, 1, "b.test")]);
+
+        Assert.Equal(4, scheduler.Next(Now).Work.Count);
+    }
+
+    [Fact]
+    public void AfterAHostRunsOutTheNextHostInTurnGoes()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 1, 11, [.. Slots(5, 0, "a.test"), .. Slots(1, 5, "b.test"), .. Slots(5, 6, "c.test")]);
+        var hosts = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            var dispatch = Assert.Single(scheduler.Next(Now).Work);
+            hosts.Add(dispatch.Host);
+            scheduler.Complete(dispatch, Now, takeNext: false);
+        }
+
+        Assert.Equal(["a.test:80", "b.test:80", "c.test:80", "a.test:80"], hosts);
+    }
+
+    [Fact]
+    public void AWindowIsToppedUpAgainEachTimeItDrains()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 4, 100, Slots(16));
+        var refills = new List<Refill>();
+        var running = new Queue<Dispatch>(scheduler.Next(Now).Work);
+        while (refills.Count < 2 && running.TryDequeue(out var done))
+        {
+            if (scheduler.Complete(done, Now, takeNext: true).Next is { } next)
+            {
+                running.Enqueue(next);
+            }
+
+            var decision = scheduler.Next(Now);
+            decision.Work.ToList().ForEach(running.Enqueue);
+            foreach (var refill in decision.Refills)
+            {
+                refills.Add(refill);
+                scheduler.Refilled(id, Slots(refill.Limit, refill.AfterIndex + 1));
+            }
+        }
+
+        Assert.Equal([15, 24], refills.Select(r => r.AfterIndex));
+        Assert.Equal([9, 9], refills.Select(r => r.Limit));
+    }
+
+    [Fact]
+    public void ARefillOverlappingWhatIsHeldAddsNoSlotTwice()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 16, 40, Slots(16));
+        var first = scheduler.Next(Now);
+        var running = first.Work;
+        var refill = Assert.Single(first.Refills);
+
+        scheduler.Refilled(id, Slots(refill.Limit + 1, refill.AfterIndex));
+        foreach (var dispatch in running)
+        {
+            scheduler.Complete(dispatch, Now, takeNext: false);
+        }
+
+        Assert.Equal(Enumerable.Range(16, 16), scheduler.Next(Now).Work.Select(d => d.Slot.Index));
+    }
+
+    [Fact]
+    public void AnEmptyRefillWhileSlotsAreStillHeldKeepsThemInTheBacklog()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 4, 40, Slots(16));
+        scheduler.Next(Now); // 4 dispatched, 12 held, 24 in the store
+
+        Assert.False(scheduler.Refilled(id, []));
+        Assert.Equal(12, scheduler.Backlog);
+    }
+
+    [Fact]
+    public void ABatchWhoseSlotsAllFitInTheWindowNeverAsksForMore()
+    {
+        var scheduler = Create(window: 16);
+        var id = Add(scheduler, 10, concurrency: 2);
+
+        for (var i = 0; i < 10; i++)
+        {
+            var decision = scheduler.Next(Now);
+            Assert.Empty(decision.Refills);
+            foreach (var dispatch in decision.Work)
+            {
+                scheduler.Complete(dispatch, Now, takeNext: false);
+            }
+        }
+
+        Assert.False(scheduler.IsScheduled(id));
+    }
+
+    [Fact]
+    public void AWindowOfOneSlotAsksForTheSlotsAfterIt()
+    {
+        var scheduler = Create(window: 16);
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 20, 40, Slots(1));
+
+        var decision = scheduler.Next(Now);
+
+        Assert.Equal(0, Assert.Single(decision.Refills).AfterIndex);
+        Assert.Equal(id, Assert.Single(decision.Work).BatchId);
+    }
+
+    [Fact]
+    public void ABatchKeepsItsFreedSlotWhenTheOtherBatchesCannotUseOne()
+    {
+        var scheduler = Create(global: 10);
+        var first = Add(scheduler, 10, concurrency: 2);
+        var full = Add(scheduler, 10, concurrency: 1);
+        var empty = Guid.NewGuid();
+        scheduler.Offer(empty, 5, [new PendingSlot(0, "http://a.test/0")]);
+        var running = scheduler.Next(Now).Work;
+        scheduler.Complete(running.Single(d => d.BatchId == empty), Now, takeNext: false);
+
+        var completion = scheduler.Complete(running.First(d => d.BatchId == first), Now, takeNext: true);
+
+        Assert.Equal(first, completion.Next?.BatchId); // the full one is at its concurrency, the empty one has nothing waiting
+        Assert.Equal(1, running.Count(d => d.BatchId == full));
+    }
+
+    [Fact]
+    public void ClaimedSlotsAreDispatchedAndJoinABatchAlreadyRunning()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+
+        scheduler.Offer(id, 2, Slots(3));
+        var first = scheduler.Next(Now).Work;
+        scheduler.Offer(id, 2, Slots(2, 3));
+        var atLimit = scheduler.Next(Now).Work;
+        var completion = scheduler.Complete(first[0], Now, takeNext: true);
+
+        Assert.Equal([0, 1], first.Select(d => d.Slot.Index));
+        Assert.Empty(atLimit);
+        Assert.Equal(2, completion.Next?.Slot.Index);
+        Assert.Equal(2, scheduler.Backlog);
+    }
+
+    [Fact]
+    public void SlotsClaimedForACancelledBatchAreNotRun()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        scheduler.Offer(id, 2, Slots(2));
+        var running = scheduler.Next(Now).Work;
+        scheduler.Cancel(id, Now);
+
+        scheduler.Offer(id, 2, Slots(2, 2));
+
+        Assert.Empty(scheduler.Next(Now).Work);
+        Assert.Equal(0, scheduler.Backlog);
+        Assert.Equal(2, running.Count);
+    }
+
+    [Fact]
+    public void TheEarliestHoldIsWhenToLookAgain()
+    {
+        var scheduler = Create();
+        var id = Guid.NewGuid();
+        scheduler.Add(id, 2, 4, [.. Slots(2, 0, "a.test"), .. Slots(2, 2, "b.test")]);
+        var running = scheduler.Next(Now).Work;
+        scheduler.Hold("a.test:80", TimeSpan.FromSeconds(9), Now);
+        scheduler.Hold("b.test:80", TimeSpan.FromSeconds(3), Now);
+        foreach (var dispatch in running)
+        {
+            scheduler.Complete(dispatch, Now, takeNext: false);
+        }
+
+        Assert.Equal(TimeSpan.FromSeconds(3), scheduler.Next(Now).WakeIn);
+    }
+
+    [Fact]
+    public void RefillsOfABatchThatLeftAreIgnored()
+    {
+        var scheduler = Create();
+
+        Assert.False(scheduler.Refilled(Guid.NewGuid(), Slots(3)));
+        Assert.Equal(0, scheduler.Backlog);
+    }
 }

@@ -160,21 +160,7 @@ public sealed partial class FetchEngine(
             return;
         }
 
-        // Resume what a previous process accepted but did not finish, before the API takes new batches.
-        foreach (var batch in await work.GetUnfinishedAsync(cancellationToken))
-        {
-            var first = await work.GetPendingAsync(batch.Id, -1, _scheduler.Window(batch.Options.Concurrency), cancellationToken);
-            if (first.Count == 0)
-            {
-                // Every slot is final but the status was not updated yet: a write for the batch completes it.
-                writer.PostStarted(batch.Id, time.GetUtcNow());
-                continue;
-            }
-
-            LogResuming(batch.Id, batch.Pending);
-            Start(batch.Id, batch.Options, batch.Pending, first);
-        }
-
+        await ResumeAsync(cancellationToken);
         await base.StartAsync(cancellationToken);
     }
 
@@ -281,39 +267,6 @@ public sealed partial class FetchEngine(
         }
     }
 #pragma warning restore VSTHRD003
-
-    async Task RefillAsync(Refill refill)
-    {
-        await Task.Yield();
-        IReadOnlyList<PendingSlot> page;
-        try
-        {
-            page = await work.GetPendingAsync(refill.BatchId, refill.AfterIndex, refill.Limit, CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            // Nothing was learnt about the store: keep every count, and let the scheduler ask again after a pause.
-            LogRefillFailed(ex, refill.BatchId);
-            await Task.Delay(TimeSpan.FromSeconds(1), time);
-            lock (_gate)
-            {
-                _scheduler.RefillFailed(refill.BatchId);
-            }
-
-            Wake();
-            return;
-        }
-
-        lock (_gate)
-        {
-            if (_scheduler.Refilled(refill.BatchId, page))
-            {
-                End(refill.BatchId);
-            }
-        }
-
-        Wake();
-    }
 
     /// <summary>
     /// Runs a fetch, then whatever the scheduler hands back for the same task (the next slot of the same batch while no
@@ -431,14 +384,8 @@ public sealed partial class FetchEngine(
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} started: the engine {Mode}")]
     partial void LogNodeStarted(string nodeId, string mode);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Resuming batch {BatchId}: {Pending} slots still pending")]
-    partial void LogResuming(Guid batchId, int pending);
-
     [LoggerMessage(Level = LogLevel.Error, Message = "Fetch of batch {BatchId} slot {Index} threw; recorded as internal_error")]
     partial void LogFetchBug(Exception exception, Guid batchId, int index);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading pending slots of batch {BatchId} failed; will retry")]
-    partial void LogRefillFailed(Exception exception, Guid batchId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Shutting down: waiting for {Count} fetches in flight")]
     partial void LogDraining(int count);

@@ -175,9 +175,11 @@ public sealed partial class FetchEngine(
             {
                 var claimIn = _claims is null ? null : await ClaimIfDueAsync(stoppingToken);
                 Decision decision;
+                List<(Dispatch Dispatch, BatchRun Run)> work;
                 lock (_gate)
                 {
                     decision = _scheduler.Next(time.GetUtcNow());
+                    work = [.. decision.Work.Select(d => (d, _runs[d.BatchId]))];
                 }
 
                 foreach (var refill in decision.Refills)
@@ -190,9 +192,9 @@ public sealed partial class FetchEngine(
                     writer.PostStarted(batchId, time.GetUtcNow());
                 }
 
-                foreach (var dispatch in decision.Work)
+                foreach (var (dispatch, run) in work)
                 {
-                    _ = RunAsync(dispatch);
+                    _ = RunAsync(dispatch, run);
                 }
 
                 await WaitAsync(Earliest(decision.WakeIn, claimIn), stoppingToken);
@@ -272,12 +274,12 @@ public sealed partial class FetchEngine(
     /// Runs a fetch, then whatever the scheduler hands back for the same task (the next slot of the same batch while no
     /// other batch is waiting): one hop less per fetch than going back through the loop.
     /// </summary>
-    async Task RunAsync(Dispatch dispatch)
+    async Task RunAsync(Dispatch dispatch, BatchRun run)
     {
         await Task.Yield();
         for (Dispatch? next = dispatch; next is { } current;)
         {
-            await FetchOneAsync(current);
+            await FetchOneAsync(current, run);
             Completion completion;
             lock (_gate)
             {
@@ -304,15 +306,9 @@ public sealed partial class FetchEngine(
     }
 
     /// <summary>Fetches one slot and posts its result to the writer, unless the fetch was cancelled.</summary>
-    async Task FetchOneAsync(Dispatch dispatch)
+    async Task FetchOneAsync(Dispatch dispatch, BatchRun run)
     {
         var (batchId, host, slot) = dispatch;
-        BatchRun run;
-        lock (_gate)
-        {
-            run = _runs[batchId];
-        }
-
         SlotResult result;
         try
         {

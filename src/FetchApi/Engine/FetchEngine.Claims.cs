@@ -9,7 +9,8 @@ public sealed partial class FetchEngine
     // Ticks of the time the next claim is due; a new batch or committed results bring it forward.
     long _nextClaimTicks;
     long _lastClaimTicks;
-    // Fetches finished here whose results the writer has not committed yet, per batch and per host (under _gate).
+    // Fetches finished here whose results the writer has not taken yet, per batch and per host (under _gate). A result the
+    // writer has taken may be committed at any moment, so only those not taken are known to be still counted in flight.
     readonly Dictionary<Guid, int> _unwrittenByBatch = [];
     readonly Dictionary<string, int> _unwrittenByHost = new(StringComparer.OrdinalIgnoreCase);
 
@@ -42,8 +43,8 @@ public sealed partial class FetchEngine
         _unwrittenByHost[dispatch.Host] = _unwrittenByHost.GetValueOrDefault(dispatch.Host) + 1;
     }
 
-    /// <summary>The writer committed these results: the store no longer counts them in flight.</summary>
-    void Written(IReadOnlyList<SlotUpdate> results)
+    /// <summary>The writer took these results: once its transaction commits, the store no longer counts them in flight.</summary>
+    void Taken(IReadOnlyList<SlotUpdate> results)
     {
         lock (_gate)
         {

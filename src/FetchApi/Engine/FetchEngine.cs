@@ -154,7 +154,7 @@ public sealed partial class FetchEngine(
             // Several nodes: unfinished batches and expired leases are claimed like any other work.
             changes.WorkAdded += ClaimSoon;
             changes.Changed += ResultsCommitted;
-            writer.Committed += Written;
+            writer.Taken += Taken;
             _heartbeat = RenewLeasesAsync(CancellationToken.None);
             await base.StartAsync(cancellationToken);
             return;
@@ -208,7 +208,7 @@ public sealed partial class FetchEngine(
             changes.Cancelled -= Cancel;
             changes.WorkAdded -= ClaimSoon;
             changes.Changed -= ResultsCommitted;
-            writer.Committed -= Written;
+            writer.Taken -= Taken;
             await DrainAsync();
             await StopHeartbeatAsync();
         }

@@ -22,7 +22,8 @@ public interface IWorkClaims
 {
     /// <summary>
     /// Claims up to <paramref name="capacity"/> slots for this node. <paramref name="unwritten"/> is asked after the
-    /// fetches in flight were counted: those of its slots are finished, so they do not count against the limits.
+    /// fetches in flight were counted: its slots are finished and were still uncommitted when counted, so they do not
+    /// count against the limits.
     /// </summary>
     Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken);
 

@@ -21,8 +21,8 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
     // The queue is unbounded, so posting never waits. After Complete (a fetch outlived the shutdown timeout) a post is
     // dropped: its slot stays pending and is fetched again after the restart.
 
-    /// <summary>Raised after a group of results was committed (or refused by the store as no longer this node's).</summary>
-    public event Action<IReadOnlyList<SlotUpdate>>? Committed;
+    /// <summary>Raised when the writer takes a group of results to write, before its transaction starts.</summary>
+    public event Action<IReadOnlyList<SlotUpdate>>? Taken;
 
     /// <summary>Queues a final slot result.</summary>
     public void Post(SlotUpdate update) => _queue.Writer.TryWrite(update);
@@ -56,6 +56,7 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
                 }
             }
 
+            Taken?.Invoke(results);
             await WriteWithRetryAsync(results, started, stoppingToken);
         }
     }
@@ -73,7 +74,6 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
                     metrics.Batches(BatchStatus.Completed, written.Completed.Count);
                 }
 
-                Committed?.Invoke(results);
                 changes.Publish(written.Touched, ended: written.Completed.Count > 0);
                 return;
             }

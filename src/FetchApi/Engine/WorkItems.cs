@@ -12,8 +12,8 @@ public sealed record UnfinishedBatch(Guid Id, FetchOptions Options, int Pending)
 public sealed record SlotUpdate(Guid BatchId, SlotResult Result, string Host = "");
 
 /// <summary>
-/// Fetches this node has finished whose results are not committed yet, per batch and per host: the store still counts
-/// them in flight, though no request is open any more.
+/// Fetches this node has finished whose results the writer has not taken yet (so not committed), per batch and per
+/// host: the store still counts them in flight, though no request is open any more.
 /// </summary>
 public sealed record Unwritten(IReadOnlyDictionary<Guid, int> ByBatch, IReadOnlyDictionary<string, int> ByHost)
 {

@@ -1,31 +1,29 @@
+using FetchApi.IntegrationTests.Durability;
+
 namespace FetchApi.IntegrationTests.Storage;
 
-/// <summary>A storage setting the service cannot use stops it at start, with a message naming the key.</summary>
+/// <summary>
+/// A storage setting the service cannot use stops it at start, with a message naming the key: started as an operator
+/// starts it (a real process), and read as an operator reads it (its output).
+/// </summary>
 public sealed class ProviderConfigurationTests
 {
-    static async Task<Exception> StartAsync(Dictionary<string, string?> settings)
+    static async Task<string> FailedStartAsync(Dictionary<string, string> settings)
     {
-        await using var factory = new FetchApiFactory(settings);
-        return Record.Exception(() => factory.CreateClient()) ?? throw new Xunit.Sdk.XunitException("the service started");
-    }
-
-    static string Messages(Exception exception)
-    {
-        var messages = new List<string>();
-        for (var e = (Exception?)exception; e is not null; e = e.InnerException)
+        var failure = await Record.ExceptionAsync(async () =>
         {
-            messages.Add(e.Message);
-        }
-
-        return string.Join(" | ", messages);
+            await using var service = await ServiceProcess.StartAsync(Path.Combine(Path.GetTempPath(), $"{Guid.NewGuid():N}.db"), settings);
+        });
+        Assert.True(failure is not null, "the service started");
+        return failure.Message;
     }
 
     [Fact]
     public async Task AnUnknownProviderStopsTheStartNamingTheKey()
     {
-        var failure = await StartAsync(new() { ["Storage:Provider"] = "Mongo" });
+        var output = await FailedStartAsync(new() { ["Storage__Provider"] = "Mongo" });
 
-        Assert.Contains("Storage:Provider", Messages(failure), StringComparison.Ordinal);
+        Assert.Contains("Storage:Provider", output, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -34,8 +32,8 @@ public sealed class ProviderConfigurationTests
     [InlineData("Sqlite", "Host=127.0.0.1;Database=x")]
     public async Task AConnectionStringTheProviderCannotReadStopsTheStartNamingTheKey(string provider, string connectionString)
     {
-        var failure = await StartAsync(new() { ["Storage:Provider"] = provider, ["Storage:ConnectionString"] = connectionString });
+        var output = await FailedStartAsync(new() { ["Storage__Provider"] = provider, ["Storage__ConnectionString"] = connectionString });
 
-        Assert.Contains("Storage:ConnectionString", Messages(failure), StringComparison.Ordinal);
+        Assert.Contains("Storage:ConnectionString", output, StringComparison.Ordinal);
     }
 }

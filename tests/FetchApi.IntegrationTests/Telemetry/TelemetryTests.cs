@@ -183,7 +183,9 @@ public sealed class TelemetryTests
         }))
         {
             service.Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
-            var id = await service.Client.SubmitAsync([upstream.Url("/ok?token=QUERY-SECRET"), "http://10.1.2.3/?token=QUERY-SECRET"]);
+            // One URL that is fetched and one that fails (a closed loopback port), both with a secret in the query.
+            var id = await service.Client.SubmitAsync(
+                [upstream.Url("/ok?token=QUERY-SECRET"), $"http://127.0.0.1:{UpstreamServer.ClosedPort()}/?token=QUERY-SECRET"]);
             await service.Client.WaitUntilDoneAsync(id);
             using (await service.Client.GetAsync($"/batches/{id}?results=false&token=QUERY-SECRET", Ct))
             {

@@ -57,7 +57,18 @@ public sealed record BatchOptions
 }
 
 /// <summary>Slot counts. <c>total == pending + fetched + failed + cancelled</c> at every moment.</summary>
-public sealed record BatchCounts(int Total, int Pending, int Fetched, int Failed, int Cancelled);
+public sealed record BatchCounts(int Total, int Pending, int Fetched, int Failed, int Cancelled)
+{
+    /// <summary>How many slots are in <paramref name="state"/> (all of them for null).</summary>
+    public int Of(SlotState? state) => state switch
+    {
+        null => Total,
+        SlotState.Pending => Pending,
+        SlotState.Fetched => Fetched,
+        SlotState.Failed => Failed,
+        _ => Cancelled,
+    };
+}
 
 /// <summary>A batch without its result slots.</summary>
 public record BatchSummary

@@ -7,7 +7,7 @@ using Npgsql;
 using NpgsqlTypes;
 using static FetchApi.Storage.PostgresDatabase;
 using static FetchApi.Storage.PostgresRows;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

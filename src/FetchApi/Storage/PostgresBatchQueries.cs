@@ -4,7 +4,7 @@ using FetchApi.Model;
 using NpgsqlTypes;
 using static FetchApi.Storage.PostgresDatabase;
 using static FetchApi.Storage.PostgresRows;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 
@@ -39,16 +39,7 @@ public sealed class PostgresBatchQueries(PostgresDatabase db) : IBatchQueries
             }
 
             await tx.CommitAsync(cancellationToken);
-            var counts = summary.Counts;
-            var matching = state switch
-            {
-                null => counts.Total,
-                SlotState.Pending => counts.Pending,
-                SlotState.Fetched => counts.Fetched,
-                SlotState.Failed => counts.Failed,
-                _ => counts.Cancelled,
-            };
-            return new BatchPage(summary, slots, matching);
+            return new BatchPage(summary, slots, summary.Counts.Of(state));
         }, cancellationToken);
 
     public Task<FinalSlots?> GetFinalSlotsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken) =>
@@ -68,7 +59,7 @@ public sealed class PostgresBatchQueries(PostgresDatabase db) : IBatchQueries
             {
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    slots.Add(new FinalSlot(reader.GetInt64(SqliteRows.DoneSeqColumn), Slot(reader)));
+                    slots.Add(new FinalSlot(reader.GetInt64(StoreRows.DoneSeqColumn), Slot(reader)));
                 }
             }
 

@@ -1,7 +1,6 @@
 using FetchApi.Callbacks;
 using static FetchApi.Storage.PostgresDatabase;
-using static FetchApi.Storage.PostgresRows;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

@@ -108,7 +108,6 @@ public sealed class PostgresDatabase : IAsyncDisposable
 
     public static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
 
-    public static DateTimeOffset? Time(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();
 }

@@ -3,7 +3,7 @@ using FetchApi.Model;
 using Npgsql;
 using NpgsqlTypes;
 using static FetchApi.Storage.PostgresDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

@@ -4,7 +4,7 @@ using FetchApi.Callbacks;
 using FetchApi.Model;
 using Microsoft.Data.Sqlite;
 using static FetchApi.Storage.SqliteDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

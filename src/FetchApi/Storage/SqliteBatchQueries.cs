@@ -1,7 +1,7 @@
 using FetchApi.Batches;
 using FetchApi.Model;
 using static FetchApi.Storage.SqliteDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 
@@ -37,16 +37,7 @@ public sealed class SqliteBatchQueries(SqliteDatabase db) : IBatchQueries
                 }
             }
 
-            var counts = summary.Counts;
-            var matching = state switch
-            {
-                null => counts.Total,
-                SlotState.Pending => counts.Pending,
-                SlotState.Fetched => counts.Fetched,
-                SlotState.Failed => counts.Failed,
-                _ => counts.Cancelled,
-            };
-            return new BatchPage(summary, slots, matching);
+            return new BatchPage(summary, slots, summary.Counts.Of(state));
         }, cancellationToken);
 
     public Task<FinalSlots?> GetFinalSlotsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken) =>

@@ -118,7 +118,6 @@ public sealed class SqliteDatabase : IDisposable
 
     public static long Ms(DateTimeOffset t) => t.ToUnixTimeMilliseconds();
 
-    public static DateTimeOffset? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
 
     public void Dispose() => _writes.Dispose();
 }

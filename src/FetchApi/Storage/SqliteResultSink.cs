@@ -1,7 +1,7 @@
 using FetchApi.Engine;
 using Microsoft.Data.Sqlite;
 using static FetchApi.Storage.SqliteDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

@@ -1,6 +1,6 @@
 using FetchApi.Callbacks;
 using static FetchApi.Storage.SqliteDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

@@ -2,7 +2,7 @@ using System.Text.Json;
 using FetchApi.Engine;
 using FetchApi.Model;
 using static FetchApi.Storage.SqliteDatabase;
-using static FetchApi.Storage.SqliteRows;
+using static FetchApi.Storage.StoreRows;
 
 namespace FetchApi.Storage;
 

@@ -1,11 +1,15 @@
 using System.Text.Json;
 using FetchApi.Model;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 
 namespace FetchApi.Storage;
 
-/// <summary>How rows read back: the column lists every role selects, and the state numbers SQL compares with.</summary>
-static class SqliteRows
+/// <summary>
+/// How rows read back, for both providers (the same columns in the same order): the column lists every role selects,
+/// the state numbers SQL compares with, and the readers of a summary and of a slot.
+/// </summary>
+static class StoreRows
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -31,18 +35,18 @@ static class SqliteRows
     public const int DoneSeqColumn = 15;
 
     /// <summary>Reads <see cref="SummaryColumns"/> starting at <paramref name="at"/>. Options are read as clients see them: the stored headers stay behind.</summary>
-    public static BatchSummary Summary(SqliteDataReader r, int at = 0) => new()
+    public static BatchSummary Summary(DbDataReader r, int at = 0) => new()
     {
-        Id = Guid.Parse(r.GetString(at + 1)),
+        Id = r.GetGuid(at + 1),
         Status = (BatchStatus)r.GetInt32(at + 2),
         CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(at + 3)),
-        StartedAt = SqliteDatabase.Time(r, at + 4),
-        CompletedAt = SqliteDatabase.Time(r, at + 5),
+        StartedAt = Time(r, at + 4),
+        CompletedAt = Time(r, at + 5),
         Options = JsonSerializer.Deserialize<BatchOptions>(r.GetString(at + 6), Json)!,
         Counts = new BatchCounts(r.GetInt32(at + 7), r.GetInt32(at + 8), r.GetInt32(at + 9), r.GetInt32(at + 10), r.GetInt32(at + 11)),
     };
 
-    public static SlotResult Slot(SqliteDataReader r) => new()
+    public static SlotResult Slot(DbDataReader r) => new()
     {
         Index = r.GetInt32(0),
         Url = r.GetString(1),
@@ -62,6 +66,8 @@ static class SqliteRows
         },
         Error = r.IsDBNull(13) ? null : new FetchError((FetchErrorCode)r.GetInt32(13), r.GetString(14)),
     };
+
+    static DateTimeOffset? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
 
     /// <summary>The summary of one batch of <paramref name="owner"/>, with its key; null when the owner has no such batch.</summary>
     public static async Task<(long Seq, BatchSummary Summary)?> ReadSummaryAsync(SqliteConnection c, SqliteTransaction? tx, Guid id, string? owner,

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using FetchApi.Urls;
 
 namespace FetchApi.Batches;
 
@@ -28,4 +29,7 @@ public sealed class BatchLimits
 
     /// <summary>Most result slots in one page of <c>GET /batches/{id}</c>.</summary>
     [Range(1, 100_000)] public int MaxPageSize { get; set; } = 1000;
+
+    /// <summary>The URL limits, as <c>POST /urls/check</c> applies them too.</summary>
+    public UrlLimits UrlLimits() => new() { MaxUrls = MaxUrlsPerBatch, MaxUrlLength = MaxUrlLength };
 }

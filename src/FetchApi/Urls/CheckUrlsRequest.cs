@@ -26,7 +26,7 @@ public enum UrlVerdict
     Invalid = 3,
 }
 
-/// <summary>The verdict on one input URL.</summary>
+/// <summary>The verdict on one input URL. Every field is always present; those that do not apply are null.</summary>
 public sealed record UrlCheck
 {
     /// <summary>Position in <c>urls</c>, from 0.</summary>
@@ -37,15 +37,15 @@ public sealed record UrlCheck
     /// <summary>Why, for people: the rule broken, or the address and the range it is in (<c>127.0.0.1 is in 127.0.0.0/8 (loopback)</c>).</summary>
     public required string Reason { get; init; }
     /// <summary>The URL as the engine requests it (see the endpoint description); null when invalid.</summary>
-    public string? Normalized { get; init; }
+    public required string? Normalized { get; init; }
     /// <summary>The host connected to: punycode name or IP address (IPv6 without brackets); null when invalid.</summary>
-    public string? Host { get; init; }
+    public required string? Host { get; init; }
     /// <summary>The port connected to, default ports included; null when invalid.</summary>
-    public int? Port { get; init; }
+    public required int? Port { get; init; }
     /// <summary>Index of the first input with the same normalized URL; null for a first occurrence or an invalid URL.</summary>
-    public int? DuplicateOf { get; init; }
+    public required int? DuplicateOf { get; init; }
     /// <summary>The addresses judged: the literal address, loopback for <c>localhost</c>, or what the name resolved to; null when not known (a name without <c>resolve</c>).</summary>
-    public IReadOnlyList<string>? Addresses { get; init; }
+    public required IReadOnlyList<string>? Addresses { get; init; }
 }
 
 /// <summary>Verdict counts. <c>total == allowed + blocked + invalid</c>; <c>duplicates</c> counts entries with a <c>duplicateOf</c>.</summary>

@@ -23,7 +23,11 @@ public sealed class UrlVerdicts(AddressPolicy policy)
             var problem = UrlRules.Problem(url, maxUrlLength);
             if (problem is not null || NormalizedUrl.Parse(url) is not { } normalized)
             {
-                results[i] = new UrlCheck { Index = i, Url = url, Verdict = UrlVerdict.Invalid, Reason = $"The URL {problem ?? "is not a URL."}" };
+                results[i] = new UrlCheck
+                {
+                    Index = i, Url = url, Verdict = UrlVerdict.Invalid, Reason = $"The URL {problem ?? "is not a URL."}",
+                    Normalized = null, Host = null, Port = null, DuplicateOf = null, Addresses = null,
+                };
                 continue;
             }
 
@@ -31,7 +35,7 @@ public sealed class UrlVerdicts(AddressPolicy policy)
             results[i] = Judge(new UrlCheck
             {
                 Index = i, Url = url, Verdict = UrlVerdict.Allowed, Reason = "", Normalized = normalized.Value,
-                Host = normalized.Host, Port = normalized.Port, DuplicateOf = duplicateOf,
+                Host = normalized.Host, Port = normalized.Port, DuplicateOf = duplicateOf, Addresses = null,
             }, normalized.HostIsAddress);
         }
 

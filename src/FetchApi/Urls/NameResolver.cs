@@ -33,7 +33,7 @@ public sealed class NameResolver(HostLookup lookup, IOptions<UrlCheckOptions> op
             // The budget ran out: the hosts without an answer say so below.
         }
 
-        var outOfTime = new HostResolution([], $"not resolved: this check's time for DNS ({Seconds(_options.ResolveBudget)}) ran out");
+        var outOfTime = new HostResolution([], $"this check's time for DNS ({Seconds(_options.ResolveBudget)}) ran out");
         foreach (var host in hosts)
         {
             answers.TryAdd(host, outOfTime);

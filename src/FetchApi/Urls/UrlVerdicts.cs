@@ -75,7 +75,7 @@ public sealed class UrlVerdicts(AddressPolicy policy)
         {
             return check with
             {
-                Reason = $"{host} did not resolve ({failure}); the policy refuses none of its addresses, but fetching it now would fail with dns_failure",
+                Reason = $"{host} did not resolve ({failure}), so no address could be judged; a fetch fails with dns_failure unless it resolves then",
                 Addresses = [],
             };
         }

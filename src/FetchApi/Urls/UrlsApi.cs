@@ -27,8 +27,7 @@ public static class UrlsApi
         var group = app.MapGroup("/urls").WithTags("Urls")
             .RequireAuthorization(ApiKeyExtensions.Policy)
             .RequireRateLimiting(RatePolicies.Check)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+            .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests);
 
         group.MapPost("/check", CheckUrls).WithName("CheckUrls")
             .WithSummary("Check URLs without fetching them: one verdict per URL, in input order")
@@ -45,9 +44,7 @@ public static class UrlsApi
             .Accepts<CheckUrlsRequest>("application/json")
             .WithMetadata(new RequestExample(CheckExample))
             .Produces<UrlCheckReport>()
-            .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType);
 
         return group;
     }

@@ -166,7 +166,7 @@ public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<Service
         foreach (var (id, operation) in Operations(document))
         {
             var requirements = operation["security"]?.AsArray();
-            var batches = operation["tags"]![0]!.GetValue<string>() == "Batches";
+            var batches = operation["tags"]![0]!.GetValue<string>() is "Batches" or "Urls";
             Assert.Equal(batches, requirements is { Count: > 0 } && requirements[0]!.AsObject().ContainsKey("Bearer"));
             Assert.Equal(batches, operation["responses"]!.AsObject().ContainsKey("401"));
         }

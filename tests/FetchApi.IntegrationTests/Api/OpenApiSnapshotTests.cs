@@ -22,12 +22,9 @@ public sealed class OpenApiSnapshotTests
     // Only this project: the others have no such test, and a test project that runs none fails the command.
     const string UpdateCommand = "UPDATE_OPENAPI=1 dotnet test tests/FetchApi.IntegrationTests --filter OpenApiSnapshot";
 
-    static readonly JsonSerializerOptions Indented = new()
-    {
-        WriteIndented = true,
-        // The file is read by people in review: keep <, >, ', + and non-ASCII text as they are.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    // The file and the failure message are read by people: keep <, >, ', `, + and non-ASCII text as they are.
+    static readonly JsonSerializerOptions Readable = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    static readonly JsonSerializerOptions Indented = new(Readable) { WriteIndented = true };
 
     static string SnapshotPath => Path.Combine(ServiceProcess.RepositoryRoot, "docs", "openapi.json");
 
@@ -95,6 +92,6 @@ public sealed class OpenApiSnapshotTests
                 break;
         }
 
-        return $"{path}: was {expected?.ToJsonString() ?? "null"}, now {actual?.ToJsonString() ?? "null"}";
+        return $"{path}: was {expected?.ToJsonString(Readable) ?? "null"}, now {actual?.ToJsonString(Readable) ?? "null"}";
     }
 }

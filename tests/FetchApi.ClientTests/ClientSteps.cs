@@ -1,4 +1,6 @@
+using System.Globalization;
 using FetchApi.Client;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace FetchApi.ClientTests;
 
@@ -22,6 +24,7 @@ public static class ClientSteps
     {
         var summary = await api.GetBatchAsync(id, results: false, cancellationToken: Ct);
         AssertCountsAddUp(summary.Counts);
+        Assert.True(summary.Results is null && summary.Next is null, "results=false still returned results or next");
         return summary;
     }
 
@@ -54,26 +57,41 @@ public static class ClientSteps
     }
 
     /// <summary>
-    /// Every slot of the batch (of one state, if given), page by page: the first page, then the following one for as long
-    /// as <c>next</c> says there is one. Returns the pages as read.
+    /// Every slot of the batch (of one state, if given), page by page, as the document tells a typed client to follow
+    /// <c>next</c>: call again with <c>after</c> = the last result's index, until <c>next</c> is null. Checks on the way that
+    /// <c>next</c> names that same page. Returns the pages as read.
     /// </summary>
     public static async Task<List<List<SlotResult>>> PagesAsync(this IFetchApiClient api, Guid id, SlotState? state, int limit)
     {
         var pages = new List<List<SlotResult>>();
-        var seen = 0;
+        int? after = null;
         while (true)
         {
-            var page = await api.GetBatchAsync(id, offset: seen, limit: limit, state: state, cancellationToken: Ct);
+            var page = await api.GetBatchAsync(id, after: after, limit: limit, state: state, cancellationToken: Ct);
             AssertCountsAddUp(page.Counts);
+            Assert.NotNull(page.Results);
             pages.Add([.. page.Results]);
-            seen += page.Results.Count;
             if (page.Next is null)
             {
                 return pages;
             }
 
-            Assert.True(pages.Count <= 10_000, $"batch {id}: next never ends");
+            Assert.True(page.Results.Count > 0 && pages.Count <= 10_000, $"batch {id}: next ({page.Next}) after an empty page");
+            after = page.Results.Last().Index;
+            AssertNextIsThePageAfter(page.Next, id, after.Value, limit, state);
         }
+    }
+
+    /// <summary><c>next</c> is a relative reference to the same operation with <c>after</c>, <c>limit</c> and <c>state</c> of the following page.</summary>
+    static void AssertNextIsThePageAfter(string next, Guid id, int after, int limit, SlotState? state)
+    {
+        var uri = new Uri(new Uri("http://service.invalid/"), next);
+        var query = QueryHelpers.ParseQuery(uri.Query);
+        var expectedState = state?.ToString().ToLowerInvariant();
+        Assert.True(
+            uri.AbsolutePath == $"/batches/{id}" && query["after"] == after.ToString(CultureInfo.InvariantCulture)
+            && query["limit"] == limit.ToString(CultureInfo.InvariantCulture) && query["state"] == expectedState,
+            $"next is {next}; expected /batches/{id}?after={after}&limit={limit}" + (expectedState is null ? "" : $"&state={expectedState}"));
     }
 
     public static void AssertCountsAddUp(BatchCounts counts) =>

@@ -25,6 +25,7 @@ public sealed class RoundTripTests(GeneratedClientFixture service) : IClassFixtu
         Assert.Contains(batch.Status, new[] { BatchStatus.Queued, BatchStatus.Running, BatchStatus.Completed });
         Assert.Equal(3, batch.Counts.Total);
         ClientSteps.AssertCountsAddUp(batch.Counts);
+        Assert.Null(batch.Results); // 202: the batch, without results
         Assert.Null(batch.Next);
 
         var ended = await _api.WaitUntilEndedAsync(batch.Id);
@@ -41,6 +42,7 @@ public sealed class RoundTripTests(GeneratedClientFixture service) : IClassFixtu
 
         Assert.Equal(BatchStatus.Completed, batch.Status);
         Assert.Equal((3, 2, 1, 0, 0), (batch.Counts.Total, batch.Counts.Fetched, batch.Counts.Failed, batch.Counts.Pending, batch.Counts.Cancelled));
+        Assert.NotNull(batch.Results);
         var slots = batch.Results.ToList();
         Assert.Equal([0, 1, 2], slots.Select(s => s.Index));
         Assert.Equal(urls, slots.Select(s => s.Url));
@@ -112,9 +114,9 @@ public sealed class RoundTripTests(GeneratedClientFixture service) : IClassFixtu
 
         await _api.DeleteBatchAsync(batch.Id, Ct);
 
-        var gone = await Assert.ThrowsAsync<ApiException<ProblemDetails>>(() => _api.GetBatchAsync(batch.Id, cancellationToken: Ct));
-        Assert.Equal(404, gone.StatusCode);
-        var again = await Assert.ThrowsAsync<ApiException<ProblemDetails>>(() => _api.DeleteBatchAsync(batch.Id, Ct));
-        Assert.Equal(404, again.StatusCode);
+        var gone = await Assert.ThrowsAsync<ApiException<Problem>>(() => _api.GetBatchAsync(batch.Id, cancellationToken: Ct));
+        Assert.Equal((404, ProblemCode.Not_found), (gone.StatusCode, gone.Result.Code));
+        var again = await Assert.ThrowsAsync<ApiException<Problem>>(() => _api.DeleteBatchAsync(batch.Id, Ct));
+        Assert.Equal((404, ProblemCode.Not_found), (again.StatusCode, again.Result.Code));
     }
 }

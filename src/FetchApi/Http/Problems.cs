@@ -99,6 +99,7 @@ public static class Problems
     /// <summary>Problem details for every error response: exceptions, bare status codes, oversized bodies.</summary>
     public static WebApplication UseFetchProblemDetails(this WebApplication app)
     {
+        app.UseHeadWithoutBody();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         var maxBody = app.Services.GetRequiredService<IOptions<RequestLimits>>().Value.MaxBodyBytes;

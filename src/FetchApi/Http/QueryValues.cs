@@ -60,21 +60,4 @@ public static class QueryValues
     /// <summary>An enum value as the API writes it: <c>blocked_address</c>.</summary>
     public static string WireName<T>(T value) where T : struct, System.Enum =>
         System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
-
-    /// <summary>
-    /// GET endpoints answer HEAD too (RFC 9110 §9.3.2): same status and headers, no body (Kestrel drops it). The document
-    /// lists GET only.
-    /// </summary>
-    public static TBuilder AnswerHeadLikeGet<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder
-    {
-        builder.Add(endpoint =>
-        {
-            if (endpoint.Metadata.OfType<HttpMethodMetadata>().LastOrDefault() is { } methods
-                && methods.HttpMethods.Contains(HttpMethods.Get) && !methods.HttpMethods.Contains(HttpMethods.Head))
-            {
-                endpoint.Metadata.Add(new HttpMethodMetadata([.. methods.HttpMethods, HttpMethods.Head]));
-            }
-        });
-        return builder;
-    }
 }

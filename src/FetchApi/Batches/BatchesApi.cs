@@ -61,6 +61,13 @@ public static class BatchesApi
             .Produces(StatusCodes.Status204NoContent)
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
 
+        group.MapGet("/{id:guid}/results", ExportResults).WithName("ExportResults")
+            .WithSummary("Every result slot, in input order, as one NDJSON stream")
+            .WithDescription("`application/x-ndjson`: one SlotResult per line, in index order, optionally of one `state`, however large " +
+                             "the batch (no paging). While the batch runs, its pending slots appear as pending. " +
+                             "Try it with `curl -N $H/batches/$id/results | jq -c .`.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+
         group.MapGet("/", ListBatches).WithName("ListBatches")
             .WithSummary("List batches, newest first")
             .ProducesProblems(StatusCodes.Status400BadRequest);
@@ -233,6 +240,26 @@ public static class BatchesApi
         var events = context.Batches.FollowAsync(id, context.Owner, after, cancellationToken)
             .Select(e => new StreamEvent(e.Type, e.Sequence, e.Data));
         return new EventStreamResult(events, context.Batches.Limits.EventsKeepAlive, EventRetry);
+    }
+
+    /// <param name="id">Batch id.</param>
+    /// <param name="state">Only slots in this state.</param>
+    /// <param name="context">Injected.</param>
+    /// <param name="cancellationToken">Injected.</param>
+    static async Task<Results<NdjsonResults, ValidationProblem, ProblemHttpResult>> ExportResults(
+        Guid id, [QueryType(typeof(SlotState))] string? state, [AsParameters] BatchRequest context, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var slotState = QueryValues.OneOf<SlotState>(state, "state", errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        var queries = context.Batches.Queries;
+        return await queries.GetSummaryAsync(id, context.Owner, cancellationToken) is null
+            ? NotFound(id)
+            : new NdjsonResults(queries, id, context.Owner, slotState, context.Batches.Limits.MaxPageSize);
     }
 
     /// <param name="status">Only batches with this status: queued, running, completed or cancelled.</param>

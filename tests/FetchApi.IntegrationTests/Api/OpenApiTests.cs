@@ -201,6 +201,15 @@ public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<Service
         Assert.NotNull(responses["204"]);
     }
 
+    [Fact]
+    public async Task TheExportOperationIsAnNdjsonStream()
+    {
+        var schema = Operations(await DocumentAsync())["ExportResults"]["responses"]!["200"]!["content"]!["application/x-ndjson"]!["schema"]!;
+
+        // Not the SlotResult schema: generated clients would read the whole body as one slot and fail at the second line.
+        Assert.Equal(("string", "binary"), (schema["type"]!.GetValue<string>(), schema["format"]?.GetValue<string>()));
+    }
+
     [Theory]
     [InlineData("BatchCounts")]
     [InlineData("BatchList")]

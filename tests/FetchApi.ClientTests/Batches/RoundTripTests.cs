@@ -1,10 +1,11 @@
+using System.Text.Json;
 using FetchApi.Client;
 using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.ClientTests.Batches;
 
 /// <summary>
-/// The README's round trip through the client generated from docs/openapi.json: submit, wait, page, list, cancel, delete.
+/// The README's round trip through the client generated from docs/openapi.json: submit, wait, page, export, list, cancel, delete.
 /// Every URL is on the loopback upstream.
 /// </summary>
 public sealed class RoundTripTests(GeneratedClientFixture service) : IClassFixture<GeneratedClientFixture>
@@ -73,6 +74,40 @@ public sealed class RoundTripTests(GeneratedClientFixture service) : IClassFixtu
         var fetched = fetchedPages.SelectMany(p => p).ToList();
         Assert.Equal(Enumerable.Range(0, 30).Where(i => i % 3 != 0), fetched.Select(s => s.Index));
         Assert.All(fetched, s => Assert.Equal((SlotState.Fetched, 200), (s.State, s.Response?.StatusCode)));
+    }
+
+    [Fact]
+    public async Task ExportingResultsStreamsOneTypedSlotPerLine()
+    {
+        string[] urls = [_upstream.Url("/ok?export=0"), $"http://127.0.0.1:{UpstreamServer.ClosedPort()}/export", _upstream.Url("/status/500?export=2")];
+        var batch = await _api.SubmitAsync(urls, new BatchOptionsRequest { MaxAttempts = 1 }, prefer: "wait=10");
+        Assert.Equal(BatchStatus.Completed, batch.Status);
+
+        var all = await ExportAsync(batch.Id, state: null);
+        var failed = await ExportAsync(batch.Id, SlotState.Failed);
+
+        Assert.Equal([(0, SlotState.Fetched), (1, SlotState.Failed), (2, SlotState.Fetched)], all.Select(s => (s.Index, s.State)));
+        Assert.Equal(urls, all.Select(s => s.Url));
+        Assert.Equal((FetchErrorCode.Connection_refused, 500), (all[1].Error?.Code, all[2].Response?.StatusCode));
+        Assert.Equal([1], failed.Select(s => s.Index));
+    }
+
+    /// <summary>The NDJSON export as the generated client hands it over (the open response), one SlotResult per line.</summary>
+    async Task<List<SlotResult>> ExportAsync(Guid id, SlotState? state)
+    {
+        using var export = await _api.ExportResultsAsync(id, state, Ct);
+        Assert.Equal(200, export.StatusCode);
+        using var reader = new StreamReader(export.Stream);
+        var slots = new List<SlotResult>();
+        while (await reader.ReadLineAsync(Ct) is { } line)
+        {
+            if (line.Length > 0)
+            {
+                slots.Add(JsonSerializer.Deserialize<SlotResult>(line) ?? throw new InvalidDataException($"not a slot: {line}"));
+            }
+        }
+
+        return slots;
     }
 
     [Fact]

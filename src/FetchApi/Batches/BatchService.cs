@@ -53,7 +53,7 @@ public sealed class BatchService(
     public async Task<Creation> CreateAsync(CreateBatchRequest request, string? owner, string? idempotencyKey, CancellationToken cancellationToken)
     {
         var urls = request.Urls!.Select(u => u!).ToList();
-        var options = (request.Options ?? new BatchOptionsRequest()).Resolve(Limits);
+        var options = (request.Options ?? new BatchOptionsRequest()).Resolve(Limits, engine.RespectRobotsTxtDefault);
         // Millisecond precision, as stored: the 202 body and later reads agree.
         var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
         var callback = request.Callback is { Url: { } url, Secret: { } secret } ? new Callback(url, secret) : null;

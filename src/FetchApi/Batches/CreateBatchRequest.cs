@@ -47,6 +47,13 @@ public sealed record BatchOptionsRequest
     public int? MaxAttempts { get; init; }
     /// <summary>GET (default) or HEAD.</summary>
     public string? Method { get; init; }
+    /// <summary>
+    /// Most request starts per second to one host (retries and redirect hops included), held across every batch that
+    /// shares the host (the strictest wins); bounded by Engine:PerHostRequestsPerSecond. Default: that ceiling alone.
+    /// </summary>
+    public double? PerHostRequestsPerSecond { get; init; }
+    /// <summary>Obey robots.txt (RFC 9309): disallowed URLs fail with <c>robots_disallowed</c>, Crawl-delay slows the host (default: Engine:RespectRobotsTxtDefault).</summary>
+    public bool? RespectRobotsTxt { get; init; }
     /// <summary>End-to-end request headers. Hop-by-hop headers, Host, Content-Length and cookies are refused.</summary>
     public Dictionary<string, string?>? Headers { get; init; }
     /// <summary>Return textual bodies in <c>response.body</c> (default false).</summary>
@@ -59,12 +66,14 @@ public sealed record BatchOptionsRequest
     public int? MaxRedirects { get; init; }
 
     /// <summary>These options with the server defaults filled in.</summary>
-    public FetchOptions Resolve(BatchLimits limits) => new()
+    public FetchOptions Resolve(BatchLimits limits, bool robotsDefault = false) => new()
     {
         Concurrency = Concurrency ?? limits.DefaultConcurrency,
         TimeoutSeconds = TimeoutSeconds ?? limits.DefaultTimeout.TotalSeconds,
         MaxAttempts = MaxAttempts ?? limits.DefaultMaxAttempts,
         Method = Method?.ToUpperInvariant() ?? "GET",
+        PerHostRequestsPerSecond = PerHostRequestsPerSecond,
+        RespectRobotsTxt = RespectRobotsTxt ?? robotsDefault,
         Headers = Headers?.ToDictionary(h => h.Key, h => h.Value ?? "") ?? [],
         IncludeBody = IncludeBody ?? false,
         MaxBodyBytes = MaxBodyBytes ?? limits.DefaultMaxBodyBytes,

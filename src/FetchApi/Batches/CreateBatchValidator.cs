@@ -47,6 +47,9 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
 
 public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsRequest>
 {
+    /// <summary>Largest <c>perHostRequestsPerSecond</c> a batch may name.</summary>
+    public const double MaxRequestsPerSecond = 100_000;
+
     // Hop-by-hop and framing headers are ours to set; cookies are credentials we refuse to store.
     static readonly HashSet<string> ForbiddenHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -72,6 +75,10 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
             .Must(m => m!.Equals("GET", StringComparison.OrdinalIgnoreCase) || m.Equals("HEAD", StringComparison.OrdinalIgnoreCase))
             .WithMessage("'method' must be GET or HEAD.")
             .When(o => o.Method is not null);
+        RuleFor(o => o.PerHostRequestsPerSecond)
+            .Must(r => r is > 0 and <= MaxRequestsPerSecond && double.IsFinite(r.Value))
+            .WithMessage($"'perHostRequestsPerSecond' must be more than 0 and at most {MaxRequestsPerSecond} (the service's ceiling, Engine:PerHostRequestsPerSecond, applies too).")
+            .When(o => o.PerHostRequestsPerSecond is not null);
         RuleFor(o => o.MaxBodyBytes).InclusiveBetween(0, limits.MaxBodyBytesLimit).When(o => o.MaxBodyBytes is not null);
         RuleFor(o => o.MaxRedirects).InclusiveBetween(0, limits.MaxRedirectsLimit).When(o => o.MaxRedirects is not null);
         RuleFor(o => o.Headers)

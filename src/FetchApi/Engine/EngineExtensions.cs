@@ -9,13 +9,18 @@ public static class EngineExtensions
     public static WebApplicationBuilder AddFetchEngine(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<EngineOptions>(EngineOptions.Section);
-        builder.Services.PostConfigure<EngineOptions>(o => o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId);
+        builder.Services.PostConfigure<EngineOptions>(o =>
+        {
+            o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId;
+            o.UserAgent = string.IsNullOrWhiteSpace(o.UserAgent) ? Politeness.Politeness.DefaultUserAgent : o.UserAgent.Trim();
+        });
 
         // One shared handler for every fetch: pooled connections, and the address policy at connect time.
-        builder.Services.AddHttpClient(Fetcher.ClientName, client =>
+        builder.Services.AddHttpClient(Fetcher.ClientName, (services, client) =>
             {
                 client.Timeout = Timeout.InfiniteTimeSpan; // Polly owns the per-attempt timeout.
-                client.DefaultRequestHeaders.UserAgent.ParseAdd("FetchApi/1.0");
+                // Every request, robots.txt included; a batch's own User-Agent header replaces it.
+                client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", services.GetRequiredService<IOptions<EngineOptions>>().Value.UserAgent);
             })
             .ConfigurePrimaryHttpMessageHandler(services =>
             {
@@ -36,6 +41,9 @@ public static class EngineExtensions
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers(); // no per-request log lines on the hot path
 
+        builder.Services.AddSingleton<Politeness.HostRates>();
+        builder.Services.AddSingleton<Politeness.RobotsCache>();
+        builder.Services.AddSingleton<Politeness.Politeness>();
         builder.Services.AddSingleton<Fetcher>();
         builder.Services.AddSingleton<BatchChanges>();
         // Started and stopped by Hosting/Lifetime, in a stated order: not hosted services of their own.

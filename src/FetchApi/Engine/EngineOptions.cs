@@ -13,6 +13,18 @@ public sealed class EngineOptions
     /// <summary>Most fetches in flight to one host (host:port), across all batches.</summary>
     [Range(1, 100_000)] public int PerHostConcurrency { get; set; } = 8;
 
+    /// <summary>Most request starts per second to one host (host:port), across batches; 0: no limit. Batches may ask for less.</summary>
+    [Range(0, 100_000)] public double PerHostRequestsPerSecond { get; set; }
+
+    /// <summary>Whether batches that do not say obey robots.txt.</summary>
+    public bool RespectRobotsTxtDefault { get; set; }
+
+    /// <summary>How long a host's robots.txt is kept (shared by every batch); an unreachable one is asked again sooner.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")] public TimeSpan RobotsCacheDuration { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Sent on every request, robots.txt included, unless a batch sets its own; its product token picks the robots.txt group.</summary>
+    public string UserAgent { get; set; } = "";
+
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")] public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>First retry delay; later ones double, with jitter.</summary>

@@ -78,6 +78,9 @@ public sealed partial class FetchEngine(
     /// <summary>The most URLs that may wait at once (<c>Engine:MaxBacklog</c>): a larger batch can never be admitted.</summary>
     public int MaxBacklog => _options.MaxBacklog;
 
+    /// <summary>Whether batches that do not say obey robots.txt (<c>Engine:RespectRobotsTxtDefault</c>).</summary>
+    public bool RespectRobotsTxtDefault => _options.RespectRobotsTxtDefault;
+
     /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
     public bool HasRoomFor(int urls)
     {

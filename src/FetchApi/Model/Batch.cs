@@ -33,6 +33,8 @@ public enum FetchErrorCode
     ProtocolError = 9,
     /// <summary>A bug on our side; the message says what happened.</summary>
     InternalError = 10,
+    /// <summary>The batch respects robots.txt, and the host's robots.txt disallows this URL (or could not be read: 5xx, unreachable).</summary>
+    RobotsDisallowed = 11,
 }
 
 /// <summary>The options a batch runs with, after server defaults were applied, as clients see them (request headers left out).</summary>
@@ -46,6 +48,10 @@ public sealed record BatchOptions
     public required int MaxAttempts { get; init; }
     /// <summary>HTTP method: GET or HEAD.</summary>
     public required string Method { get; init; }
+    /// <summary>Most request starts per second to one host asked by this batch; null: only the service's ceiling.</summary>
+    public double? PerHostRequestsPerSecond { get; init; }
+    /// <summary>Whether robots.txt is obeyed (disallowed URLs fail with <c>robots_disallowed</c>).</summary>
+    public bool RespectRobotsTxt { get; init; }
     /// <summary>Whether textual bodies are returned in <c>response.body</c>.</summary>
     public required bool IncludeBody { get; init; }
     /// <summary>Most body bytes read (after decompression) before the slot fails with <c>body_too_large</c>.</summary>

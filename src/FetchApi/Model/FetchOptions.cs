@@ -12,6 +12,10 @@ public sealed record FetchOptions
     /// <summary>GET or HEAD.</summary>
     public required string Method { get; init; }
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    /// <summary>Most request starts per second to one host for this batch; null: the service's ceiling alone.</summary>
+    public double? PerHostRequestsPerSecond { get; init; }
+    /// <summary>Whether robots.txt is obeyed; null (rows stored before it existed): the service default.</summary>
+    public bool? RespectRobotsTxt { get; init; }
     public required bool IncludeBody { get; init; }
     public required long MaxBodyBytes { get; init; }
     public required bool FollowRedirects { get; init; }
@@ -21,6 +25,7 @@ public sealed record FetchOptions
     public BatchOptions AsBatchOptions() => new()
     {
         Concurrency = Concurrency, TimeoutSeconds = TimeoutSeconds, MaxAttempts = MaxAttempts, Method = Method,
+        PerHostRequestsPerSecond = PerHostRequestsPerSecond, RespectRobotsTxt = RespectRobotsTxt ?? false,
         IncludeBody = IncludeBody, MaxBodyBytes = MaxBodyBytes, FollowRedirects = FollowRedirects, MaxRedirects = MaxRedirects,
     };
 }

@@ -117,4 +117,89 @@ public sealed class HostRatesTests
         Assert.Equal(1, rates.Hosts);
         Assert.Equal(T0 + Seconds(31), rates.NextFree("b:80", T0 + Seconds(31)));
     }
+
+    static readonly TimeSpan Fast = TimeSpan.FromMilliseconds(20);
+
+    [Fact]
+    public void A429WithoutRetryAfterSlowsTheHostDownAndEachFurtherOneDoublesIt()
+    {
+        var rates = new HostRates();
+
+        Assert.True(rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0));
+        Assert.Equal(HostRates.FirstSlowDown, rates.SlowDown("a:80"));
+        rates.Observe("a:80", 503, retryAfterGiven: false, Fast, T0);
+        Assert.Equal(HostRates.FirstSlowDown * 2, rates.SlowDown("a:80"));
+        Assert.Equal(1, rates.SlowedHosts);
+        Assert.Equal(TimeSpan.Zero, rates.SlowDown("b:80"));
+    }
+
+    [Fact]
+    public void TheSlowDownSpacesRequestsEvenWithoutARate()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+
+        var waits = Enumerable.Range(0, 3).Select(_ => rates.Reserve("a:80", 0, T0)).ToList();
+
+        Assert.Equal([TimeSpan.Zero, HostRates.FirstSlowDown, HostRates.FirstSlowDown * 2], waits);
+    }
+
+    [Fact]
+    public void ARetryAfterIsHonouredElsewhereAndDoesNotSlowDown()
+    {
+        var rates = new HostRates();
+
+        Assert.False(rates.Observe("a:80", 429, retryAfterGiven: true, Fast, T0));
+        Assert.False(rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0));
+        Assert.Equal(0, rates.SlowedHosts);
+    }
+
+    [Fact]
+    public void OrdinaryAnswersTakeTheSlowDownAwayStepByStep()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+        var steps = (int)(HostRates.FirstSlowDown / HostRates.Recovery);
+
+        for (var i = 1; i < steps; i++)
+        {
+            Assert.True(rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0));
+            Assert.Equal(HostRates.FirstSlowDown - (HostRates.Recovery * i), rates.SlowDown("a:80"));
+        }
+
+        Assert.False(rates.Observe("a:80", 404, retryAfterGiven: false, Fast, T0));
+        Assert.Equal(0, rates.SlowedHosts);
+    }
+
+    [Fact]
+    public void TheSlowDownNeverExceedsItsCap()
+    {
+        var rates = new HostRates();
+        for (var i = 0; i < 40; i++)
+        {
+            rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+        }
+
+        Assert.Equal(HostRates.MaxSlowDown, rates.SlowDown("a:80"));
+    }
+
+    [Fact]
+    public void ClimbingLatencySlowsTheHostDownAndASteadilySlowHostIsLeftAlone()
+    {
+        var rates = new HostRates();
+        for (var i = 0; i < 10; i++)
+        {
+            rates.Observe("a:80", 200, retryAfterGiven: false, TimeSpan.FromMilliseconds(100), T0);
+        }
+
+        var slowed = Enumerable.Range(0, 20).Select(_ => rates.Observe("a:80", 200, retryAfterGiven: false, TimeSpan.FromSeconds(5), T0)).ToList();
+        Assert.Contains(true, slowed);
+
+        // Always 5 s: the baseline catches up, and the spacing goes away again.
+        var later = Enumerable.Range(0, 400).Select(_ => rates.Observe("a:80", 200, retryAfterGiven: false, TimeSpan.FromSeconds(5), T0)).ToList();
+        Assert.False(later[^1]);
+
+        var steady = new HostRates();
+        Assert.All(Enumerable.Range(0, 50), _ => Assert.False(steady.Observe("b:80", 200, false, TimeSpan.FromSeconds(3), T0)));
+    }
 }

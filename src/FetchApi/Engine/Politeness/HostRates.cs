@@ -11,11 +11,27 @@ public sealed class HostRates
     /// <summary>How long a strict rate keeps holding after the last request that asked for it.</summary>
     public static readonly TimeSpan ShareWindow = TimeSpan.FromSeconds(2);
 
+    /// <summary>Spacing added after a push-back when the host had none; doubled by every further push-back.</summary>
+    public static readonly TimeSpan FirstSlowDown = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Most spacing the adaptive rule adds between two request starts.</summary>
+    public static readonly TimeSpan MaxSlowDown = TimeSpan.FromSeconds(30);
+
+    /// <summary>Below this average latency, no host counts as slowing down.</summary>
+    public static readonly TimeSpan ClimbingLatency = TimeSpan.FromSeconds(2);
+
+    /// <summary>How much spacing each ordinary answer takes away again.</summary>
+    public static readonly TimeSpan Recovery = TimeSpan.FromMilliseconds(10);
+
     sealed class Bucket
     {
         public DateTimeOffset NextFree;
         public double Strictest = double.PositiveInfinity;
         public DateTimeOffset StrictestUntil;
+        /// <summary>Adaptive spacing between request starts (zero: none), and the host's latency: its average and its best.</summary>
+        public TimeSpan SlowDown;
+        public double LatencyAverage;
+        public double LatencyBaseline = double.PositiveInfinity;
     }
 
     readonly Dictionary<string, Bucket> _buckets = [];
@@ -35,14 +51,77 @@ public sealed class HostRates
             }
 
             var rate = EffectiveRate(bucket, requestsPerSecond, now);
-            if (double.IsPositiveInfinity(rate))
+            var interval = double.IsPositiveInfinity(rate) ? TimeSpan.Zero : TimeSpan.FromSeconds(1 / rate);
+            interval = interval > bucket.SlowDown ? interval : bucket.SlowDown;
+            if (interval == TimeSpan.Zero)
             {
                 return TimeSpan.Zero;
             }
 
             var start = bucket.NextFree > now ? bucket.NextFree : now;
-            bucket.NextFree = start + TimeSpan.FromSeconds(1 / rate);
+            bucket.NextFree = start + interval;
             return start - now;
+        }
+    }
+
+    /// <summary>
+    /// The adaptive slow-down (AIMD on the spacing between request starts, as AutoThrottle does on its delay): a push-back
+    /// (429 or 503 without <c>Retry-After</c>, or a latency average above four times the host's baseline and above
+    /// <see cref="ClimbingLatency"/>)
+    /// doubles the host's spacing (<see cref="FirstSlowDown"/> the first time, at most <see cref="MaxSlowDown"/>); every
+    /// other answer takes <see cref="Recovery"/> off it, until none is left. The spacing bounds the host's rate, and
+    /// with it how many of its requests are in flight (latency ÷ spacing). Returns whether the host is slowed down.
+    /// </summary>
+    public bool Observe(string host, int? status, bool retryAfterGiven, TimeSpan latency, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            if (!_buckets.TryGetValue(host, out var bucket))
+            {
+                _buckets[host] = bucket = new Bucket { NextFree = now };
+            }
+
+            var seconds = latency.TotalSeconds;
+            bucket.LatencyAverage = bucket.LatencyAverage == 0 ? seconds : (0.8 * bucket.LatencyAverage) + (0.2 * seconds);
+            // The baseline follows the best average at once and a worse one slowly: a host that is simply slow stops
+            // counting as "climbing" after a few dozen answers.
+            bucket.LatencyBaseline = double.IsPositiveInfinity(bucket.LatencyBaseline) || bucket.LatencyAverage < bucket.LatencyBaseline
+                ? bucket.LatencyAverage
+                : bucket.LatencyBaseline + (0.05 * (bucket.LatencyAverage - bucket.LatencyBaseline));
+            var pushedBack = (status is 429 or 503 && !retryAfterGiven)
+                || (bucket.LatencyAverage > 4 * bucket.LatencyBaseline && bucket.LatencyAverage > ClimbingLatency.TotalSeconds);
+            if (pushedBack)
+            {
+                var doubled = bucket.SlowDown == TimeSpan.Zero ? FirstSlowDown : bucket.SlowDown * 2;
+                bucket.SlowDown = doubled < MaxSlowDown ? doubled : MaxSlowDown;
+            }
+            else if (bucket.SlowDown > TimeSpan.Zero)
+            {
+                bucket.SlowDown = bucket.SlowDown > Recovery ? bucket.SlowDown - Recovery : TimeSpan.Zero;
+            }
+
+            return bucket.SlowDown > TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>How many hosts the adaptive rule slows down now (a gauge: no per-host label).</summary>
+    public int SlowedHosts
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _buckets.Values.Count(b => b.SlowDown > TimeSpan.Zero);
+            }
+        }
+    }
+
+    /// <summary>The spacing the adaptive rule adds between request starts to <paramref name="host"/>.</summary>
+    public TimeSpan SlowDown(string host)
+    {
+        lock (_gate)
+        {
+            return _buckets.TryGetValue(host, out var bucket) ? bucket.SlowDown : TimeSpan.Zero;
         }
     }
 
@@ -62,7 +141,8 @@ public sealed class HostRates
         {
             foreach (var (host, bucket) in _buckets.ToList())
             {
-                if (bucket.NextFree + ShareWindow < now && bucket.StrictestUntil < now)
+                if (bucket.NextFree + ShareWindow < now && bucket.StrictestUntil < now
+                    && (bucket.SlowDown == TimeSpan.Zero || bucket.NextFree + MaxSlowDown + MaxSlowDown < now))
                 {
                     _buckets.Remove(host);
                 }

@@ -1,0 +1,57 @@
+using System.Reflection;
+using FetchApi.Model;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Engine.Politeness;
+
+/// <summary>
+/// What every request start asks first: whether robots.txt lets us (when the batch respects it), and when the host's
+/// rate lets it start. The rate is the strictest of <c>Engine:PerHostRequestsPerSecond</c>, the batch's
+/// <c>perHostRequestsPerSecond</c>, the host's <c>Crawl-delay</c> (when robots.txt is respected) and, while the host
+/// pushes back, its adaptive slow-down (<see cref="HostRates.Observe"/>).
+/// </summary>
+public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<EngineOptions> options, TimeProvider time)
+{
+    /// <summary>The User-Agent when <c>Engine:UserAgent</c> is not set: our product token and version, and how to reach the operator.</summary>
+    public static readonly string DefaultUserAgent =
+        $"FetchApi/{typeof(Politeness).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "2"} " +
+        "(+operator: set Engine:UserAgent to a contact URL)";
+
+    readonly EngineOptions _options = options.Value;
+
+    /// <summary>The request rate for a batch's requests to one host: the stricter of the service's ceiling and the batch's own.</summary>
+    public double RateFor(FetchOptions fetch) =>
+        (_options.PerHostRequestsPerSecond, fetch.PerHostRequestsPerSecond ?? 0) switch
+        {
+            (> 0 and var ceiling, > 0 and var asked) => Math.Min(ceiling, asked),
+            (> 0 and var ceiling, _) => ceiling,
+            (_, var asked) => asked,
+        };
+
+    /// <summary>Waits until <paramref name="uri"/> may be requested; throws <c>robots_disallowed</c> when robots.txt forbids it.</summary>
+    public async ValueTask BeforeRequestAsync(Uri uri, FetchOptions fetch, CancellationToken cancellationToken)
+    {
+        var rate = RateFor(fetch);
+        if (fetch.RespectRobotsTxt ?? _options.RespectRobotsTxtDefault)
+        {
+            var rules = await robots.GetAsync(uri, rate, cancellationToken);
+            if (!rules.IsAllowed(uri.PathAndQuery))
+            {
+                throw new FetchFailureException(FetchErrorCode.RobotsDisallowed, rules.DisallowsAll
+                    ? $"robots.txt of {uri.Scheme}://{uri.Authority} could not be read (server error or unreachable), which disallows every path for now"
+                    : $"robots.txt of {uri.Scheme}://{uri.Authority} disallows {uri.PathAndQuery} for {RobotsCache.ProductToken(_options.UserAgent)}");
+            }
+
+            if (rules.CrawlDelay is { TotalSeconds: > 0 } delay && (rate <= 0 || 1 / delay.TotalSeconds < rate))
+            {
+                rate = 1 / delay.TotalSeconds;
+            }
+        }
+
+        var wait = rates.Reserve($"{uri.IdnHost}:{uri.Port}", rate, time.GetUtcNow());
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, time, cancellationToken);
+        }
+    }
+}

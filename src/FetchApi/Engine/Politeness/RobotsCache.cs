@@ -1,0 +1,152 @@
+using System.Buffers;
+using FetchApi.Engine.Robots;
+using Microsoft.Extensions.Options;
+
+namespace FetchApi.Engine.Politeness;
+
+/// <summary>
+/// Each origin's robots.txt (scheme, host and port), fetched once and shared by every batch for
+/// <c>Engine:RobotsCacheDuration</c>. RFC 9309 §2.3: 2xx is parsed (first 500 KiB), 4xx allows everything, 5xx or an
+/// unreachable server disallows everything and is asked again after <see cref="ErrorRetry"/>; up to five redirects are
+/// followed, under the address policy like any fetch. Concurrent askers share one request.
+/// </summary>
+public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptions> options, HostRates rates, TimeProvider time)
+{
+    /// <summary>How soon an unreachable robots.txt is asked again (never later than the cache duration).</summary>
+    public static readonly TimeSpan ErrorRetry = TimeSpan.FromMinutes(1);
+
+    const int MaxRedirects = 5;
+    static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+
+    sealed record Entry(Task<RobotsTxt> Rules, DateTimeOffset Expires);
+
+    readonly HttpClient _client = clients.CreateClient(Fetcher.ClientName);
+    readonly EngineOptions _options = options.Value;
+    readonly Dictionary<string, Entry> _entries = [];
+    readonly Lock _gate = new();
+    readonly string _productToken = ProductToken(options.Value.UserAgent);
+    long _fetches;
+
+    /// <summary>robots.txt requests made (each origin once per cache period): what tests and metrics count.</summary>
+    public long Fetches => Interlocked.Read(ref _fetches);
+
+    /// <summary>The product token of a User-Agent (<c>FetchApi</c> of <c>FetchApi/2.0 (+...)</c>): what robots.txt groups name.</summary>
+    public static string ProductToken(string userAgent)
+    {
+        var end = userAgent.IndexOfAny([' ', '/', '\t']);
+        return end < 0 ? userAgent : userAgent[..end];
+    }
+
+    /// <summary>The rules for <paramref name="uri"/>'s origin; fetched (at <paramref name="requestsPerSecond"/> for the host) when not cached.</summary>
+    public Task<RobotsTxt> GetAsync(Uri uri, double requestsPerSecond, CancellationToken cancellationToken)
+    {
+        var origin = $"{uri.Scheme}://{uri.IdnHost}:{uri.Port}";
+        var now = time.GetUtcNow();
+        Entry entry;
+        lock (_gate)
+        {
+            if (!_entries.TryGetValue(origin, out entry!) || (entry.Rules.IsCompleted && entry.Expires <= now))
+            {
+                if (_entries.Count > 10_000)
+                {
+                    foreach (var (key, old) in _entries.Where(e => e.Value.Rules.IsCompleted && e.Value.Expires <= now).ToList())
+                    {
+                        _entries.Remove(key);
+                    }
+                }
+
+                var fetched = FetchAsync(new Uri($"{origin}/robots.txt"), requestsPerSecond);
+                entry = new Entry(fetched, now + _options.RobotsCacheDuration);
+                _entries[origin] = entry;
+                _ = fetched.ContinueWith(t => Expire(origin, entry, t.Result), CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            }
+        }
+
+        // One asker giving up does not stop the request the others wait for.
+        return entry.Rules.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>An unreachable robots.txt is kept for a short while only.</summary>
+    void Expire(string origin, Entry entry, RobotsTxt rules)
+    {
+        if (!rules.DisallowsAll)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_entries.TryGetValue(origin, out var current) && ReferenceEquals(current, entry))
+            {
+                var retry = ErrorRetry < _options.RobotsCacheDuration ? ErrorRetry : _options.RobotsCacheDuration;
+                _entries[origin] = entry with { Expires = time.GetUtcNow() + retry };
+            }
+        }
+    }
+
+    async Task<RobotsTxt> FetchAsync(Uri robots, double requestsPerSecond)
+    {
+        await Task.Yield();
+        Interlocked.Increment(ref _fetches);
+        using var timeout = new CancellationTokenSource(RequestTimeout, time);
+        try
+        {
+            var uri = robots;
+            for (var redirects = 0; ; redirects++)
+            {
+                // The robots.txt request obeys the host's rate like any other request start.
+                var wait = rates.Reserve($"{uri.IdnHost}:{uri.Port}", requestsPerSecond, time.GetUtcNow());
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, time, timeout.Token);
+                }
+
+                using var response = await _client.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                var status = (int)response.StatusCode;
+                if (status is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location)
+                {
+                    var next = location.IsAbsoluteUri ? location : new Uri(uri, location);
+                    if (redirects >= MaxRedirects || (next.Scheme != Uri.UriSchemeHttp && next.Scheme != Uri.UriSchemeHttps))
+                    {
+                        return RobotsTxt.AllowAll; // RFC 9309 §2.3.1.2: past five redirects, treat it as unavailable
+                    }
+
+                    uri = next;
+                    continue;
+                }
+
+                return status switch
+                {
+                    >= 200 and < 300 => RobotsTxt.Parse(await ReadAsync(response, timeout.Token), _productToken),
+                    >= 400 and < 500 => RobotsTxt.AllowAll,
+                    _ => RobotsTxt.DisallowAll,
+                };
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or UriFormatException)
+        {
+            // A host refused by the address policy fails its own fetch with blocked_address; anything else unreachable
+            // means "disallow everything for now".
+            return ex.InnerException is Security.BlockedAddressException ? RobotsTxt.AllowAll : RobotsTxt.DisallowAll;
+        }
+    }
+
+    static async Task<byte[]> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new ArrayBufferWriter<byte>();
+        while (buffer.WrittenCount < RobotsTxt.ParseLimitBytes)
+        {
+            var read = await stream.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+
+            buffer.Advance(read);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+}

@@ -10,6 +10,7 @@ public static class EngineExtensions
     {
         builder.Services.AddValidatedOptions<EngineOptions>(EngineOptions.Section);
         builder.Services.PostConfigure<EngineOptions>(o => o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId);
+        builder.Services.PostConfigure<EngineOptions>(o => o.CpuWorkers = o.CpuWorkers == 0 ? Environment.ProcessorCount : o.CpuWorkers);
 
         // One shared handler for every fetch: pooled connections, and the address policy at connect time.
         builder.Services.AddHttpClient(Fetcher.ClientName, client =>
@@ -40,6 +41,7 @@ public static class EngineExtensions
         builder.Services.AddSingleton<BatchChanges>();
         // Started and stopped by Hosting/Lifetime, in a stated order: not hosted services of their own.
         builder.Services.AddSingleton<ResultWriter>();
+        builder.Services.AddSingleton<CpuStage>();
         builder.Services.AddSingleton<FetchEngine>();
         return builder;
     }

@@ -59,6 +59,8 @@ static class BatchesOpenApi
                 Bound(concrete, "maxBodyBytes", 0, limits.MaxBodyBytesLimit);
                 Bound(concrete, "maxRedirects", 0, limits.MaxRedirectsLimit);
                 Property(concrete, "method").Enum = [.. Methods.Select(m => m!.DeepClone())];
+                // The request takes strings (an unknown one is a 400 naming it); the values are the ExtractField enum's.
+                Property(concrete, "extract").Items = context.SchemaGenerator.GenerateSchema(typeof(ExtractField), context.SchemaRepository);
             }
             else if (context.Type == typeof(BatchOptions))
             {

@@ -64,6 +64,11 @@ public sealed record BatchOptionsRequest
     public bool? FollowRedirects { get; init; }
     /// <summary>Most redirects followed (default 5, max 20).</summary>
     public int? MaxRedirects { get; init; }
+    /// <summary>
+    /// What to read from HTML responses into <c>response.extracted</c>: any of <c>title</c>, <c>description</c>,
+    /// <c>links</c>, <c>text</c> (default none). The body is read for it whether or not <c>includeBody</c> is set.
+    /// </summary>
+    public List<string?>? Extract { get; init; }
 
     /// <summary>These options with the server defaults filled in.</summary>
     public FetchOptions Resolve(BatchLimits limits, bool robotsDefault = false) => new()
@@ -79,7 +84,23 @@ public sealed record BatchOptionsRequest
         MaxBodyBytes = MaxBodyBytes ?? limits.DefaultMaxBodyBytes,
         FollowRedirects = FollowRedirects ?? true,
         MaxRedirects = MaxRedirects ?? limits.DefaultMaxRedirects,
+        Extract = Fields(Extract),
     };
+
+    /// <summary>Each field once, in one order (title, description, links, text), whatever the request's order or repeats.</summary>
+    static List<ExtractField> Fields(List<string?>? names)
+    {
+        var asked = new HashSet<ExtractField>();
+        foreach (var name in names ?? [])
+        {
+            if (ExtractFieldJson.TryParse(name, out var field))
+            {
+                asked.Add(field.Value);
+            }
+        }
+
+        return [.. Enum.GetValues<ExtractField>().Where(asked.Contains)];
+    }
 }
 
 /// <summary>A page of batches, newest first.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using FetchApi.Model;
 using FetchApi.Urls;
 using FluentValidation;
 using FluentValidation.Results;
@@ -96,6 +97,14 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
                 }
             })
             .When(o => o.Headers is not null);
+        RuleForEach(o => o.Extract)
+            .Must(name => ExtractFieldJson.TryParse(name, out _))
+            .WithMessage((_, name) => $"'{name}' cannot be extracted; use {string.Join(", ", ExtractFieldJson.Names)}.")
+            .When(o => o.Extract is not null);
+        RuleFor(o => o.Extract)
+            .Must(e => e!.Count == 0)
+            .WithMessage("HEAD responses have no body to extract from; use GET, or leave 'extract' out.")
+            .When(o => o.Extract is not null && "HEAD".Equals(o.Method, StringComparison.OrdinalIgnoreCase));
     }
 
     static string? HeaderProblem(string name, string? value)

@@ -13,6 +13,7 @@ public static class EngineExtensions
         {
             o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId;
             o.UserAgent = string.IsNullOrWhiteSpace(o.UserAgent) ? Politeness.Politeness.DefaultUserAgent : o.UserAgent.Trim();
+            o.CpuWorkers = o.CpuWorkers == 0 ? Environment.ProcessorCount : o.CpuWorkers;
         });
 
         // One shared handler for every fetch: pooled connections, and the address policy at connect time.
@@ -48,6 +49,7 @@ public static class EngineExtensions
         builder.Services.AddSingleton<BatchChanges>();
         // Started and stopped by Hosting/Lifetime, in a stated order: not hosted services of their own.
         builder.Services.AddSingleton<ResultWriter>();
+        builder.Services.AddSingleton<CpuStage>();
         builder.Services.AddSingleton<FetchEngine>();
         return builder;
     }

@@ -49,6 +49,15 @@ public sealed class EngineOptions
 
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")] public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Threads of the CPU stage that reads HTML pages (<c>options.extract</c>); 0: one per processor.</summary>
+    [Range(0, 1024)] public int CpuWorkers { get; set; }
+
+    /// <summary>Fetched pages waiting for the CPU stage, at most; a fetch that finds the queue full waits for room.</summary>
+    [Range(1, 100_000)] public int CpuQueueCapacity { get; set; } = 32;
+
+    /// <summary>Longest time one page may take to read; beyond it the slot gets <c>extracted.error</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")] public TimeSpan ExtractTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>This node's name in a cluster (leases, logs, metrics, traces); empty: the host name and the process id.</summary>
     public string NodeId { get; set; } = "";
 

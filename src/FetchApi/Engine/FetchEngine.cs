@@ -12,11 +12,13 @@ namespace FetchApi.Engine;
 /// scheduler's; this class does the I/O. On one node the store's pending slots are read in windows per batch
 /// (<see cref="IWorkSource"/>); when several nodes share the store they are claimed with leases
 /// (<see cref="IWorkClaims"/>, see <c>FetchEngine.Claims.cs</c>). A fetch aborted by shutdown writes nothing, so its
-/// slot stays pending and is fetched again (at-least-once fetching, exactly-once results).
+/// slot stays pending and is fetched again (at-least-once fetching, exactly-once results). A page the batch wants read
+/// goes through the <see cref="CpuStage"/> on its way to the writer (<c>FetchEngine.Pages.cs</c>).
 /// </summary>
 public sealed partial class FetchEngine(
     Fetcher fetcher,
     ResultWriter writer,
+    CpuStage cpu,
     IWorkSource work,
     IEnumerable<IWorkClaims> claims,
     BatchChanges changes,
@@ -311,46 +313,47 @@ public sealed partial class FetchEngine(
         }
     }
 
-    /// <summary>Fetches one slot and posts its result to the writer, unless the fetch was cancelled.</summary>
+    /// <summary>
+    /// Fetches one slot and posts its result to the writer, through the CPU stage when there is a page to read, unless
+    /// the fetch was cancelled.
+    /// </summary>
     async Task FetchOneAsync(Dispatch dispatch, BatchRun run)
     {
         var (batchId, host, slot) = dispatch;
-        SlotResult result;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
+        FetchedSlot fetched;
         try
         {
             using var scope = logger.BeginScope(new SlotScope(batchId, slot.Index));
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
-            result = await fetcher.FetchAsync(slot, run.Options, delay => Hold(host, delay), run.Activity?.Context ?? default, linked.Token);
+            fetched = await fetcher.FetchAsync(slot, run.Options, delay => Hold(host, delay), run.Activity?.Context ?? default, linked.Token);
         }
         catch (Exception ex)
         {
             // The fetcher turns failures into results; reaching here is a bug, and the slot still gets a final result.
             LogFetchBug(ex, batchId, slot.Index);
-            result = new SlotResult
+            fetched = new FetchedSlot(new SlotResult
             {
                 Index = slot.Index, Url = slot.Url, State = SlotState.Failed,
                 Error = new FetchError(FetchErrorCode.InternalError, $"{ex.GetType().Name}: {ex.Message}"),
-            };
+            });
         }
 
         // A cancelled result (batch cancelled, or aborted by shutdown) is not written: the store already marked the
         // slot cancelled, or the slot stays pending for the next start.
-        if (result.State == SlotState.Cancelled)
+        if (fetched.Result.State == SlotState.Cancelled)
         {
             return;
         }
 
-        metrics.Fetched(result);
-        if (_claims is not null)
+        metrics.Fetched(fetched.Result);
+        var update = new SlotUpdate(batchId, fetched.Result, host);
+        if (fetched.Page is { } page)
         {
-            // Counted before the writer can commit it: its commit takes the count back down.
-            lock (_gate)
-            {
-                Finished(dispatch);
-            }
+            await HandOverAsync(dispatch, update, page, run, linked.Token);
+            return;
         }
 
-        writer.Post(new SlotUpdate(batchId, result, host));
+        Deliver(dispatch, update);
     }
 
     void Hold(string host, TimeSpan delay)

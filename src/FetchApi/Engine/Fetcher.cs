@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using FetchApi.Engine.Extraction;
 using FetchApi.Model;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
@@ -54,8 +55,8 @@ public sealed class Fetcher
             .Build();
     }
 
-    /// <summary>What one attempt produced: a response, and the upstream's Retry-After when it sent one.</summary>
-    sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter);
+    /// <summary>What one attempt produced: a response, the upstream's Retry-After when it sent one, the page to extract from.</summary>
+    sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter, byte[]? Page);
 
     sealed class FetchJob(Uri uri, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent)
     {
@@ -89,8 +90,11 @@ public sealed class Fetcher
         return result.RetryAfter is not { } retryAfter || retryAfter <= _options.MaxRetryAfter;
     }
 
-    /// <summary>Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot.</summary>
-    public async Task<SlotResult> FetchAsync(PendingSlot slot, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
+    /// <summary>
+    /// Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot. When the batch asks for
+    /// extraction and the response is HTML, its body comes back as well, read whether or not <c>includeBody</c> is set.
+    /// </summary>
+    public async Task<FetchedSlot> FetchAsync(PendingSlot slot, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
@@ -119,22 +123,24 @@ public sealed class Fetcher
             {
                 if (exception is OperationCanceledException && cancellationToken.IsCancellationRequested)
                 {
-                    return new SlotResult { Index = slot.Index, Url = slot.Url, State = SlotState.Cancelled, Attempts = job.Attempts, DurationMs = elapsed };
+                    return new(new SlotResult { Index = slot.Index, Url = slot.Url, State = SlotState.Cancelled, Attempts = job.Attempts, DurationMs = elapsed });
                 }
 
                 var error = FetchErrors.Classify(exception, options.TimeoutSeconds);
-                return new SlotResult
+                return new(new SlotResult
                 {
                     Index = slot.Index, Url = slot.Url, State = SlotState.Failed, Attempts = job.Attempts, DurationMs = elapsed,
                     Error = error with { Message = $"{error.Message} (attempt {job.Attempts} of {options.MaxAttempts})" },
-                };
+                });
             }
 
-            return new SlotResult
-            {
-                Index = slot.Index, Url = slot.Url, State = SlotState.Fetched, Attempts = job.Attempts, DurationMs = elapsed,
-                Response = outcome.Result!.Response,
-            };
+            return new(
+                new SlotResult
+                {
+                    Index = slot.Index, Url = slot.Url, State = SlotState.Fetched, Attempts = job.Attempts, DurationMs = elapsed,
+                    Response = outcome.Result!.Response,
+                },
+                outcome.Result.Page);
         }
         finally
         {
@@ -226,7 +232,7 @@ public sealed class Fetcher
                 job.OnRetryAfter?.Invoke(wait);
             }
 
-            var (length, sha256, body) = await ReadBodyAsync(response, options, ct);
+            var (length, sha256, body, page) = await ReadBodyAsync(response, options, ct);
             return new AttemptResult(
                 new FetchResponse
                 {
@@ -239,7 +245,8 @@ public sealed class Fetcher
                     Sha256 = sha256,
                     Body = body,
                 },
-                retryAfter);
+                retryAfter,
+                page);
         }
     }
 
@@ -248,12 +255,13 @@ public sealed class Fetcher
 
     static bool IsRedirect(HttpStatusCode status) => (int)status is 301 or 302 or 303 or 307 or 308;
 
-    static async Task<(long Length, string Sha256, string? Body)> ReadBodyAsync(HttpResponseMessage response, FetchOptions options, CancellationToken ct)
+    static async Task<(long Length, string Sha256, string? Body, byte[]? Page)> ReadBodyAsync(HttpResponseMessage response, FetchOptions options,
+        CancellationToken ct)
     {
         if (response.RequestMessage?.Method == HttpMethod.Head)
         {
             // A HEAD response declares the length of a body it does not send: nothing to read, nothing to cap.
-            return (0, EmptySha256, null);
+            return (0, EmptySha256, null, null);
         }
 
         var max = options.MaxBodyBytes;
@@ -263,9 +271,11 @@ public sealed class Fetcher
                 $"the body is {response.Content.Headers.ContentLength} bytes, more than maxBodyBytes {max}; nothing was read");
         }
 
-        var keep = options.IncludeBody && IsTextual(response.Content.Headers.ContentType?.MediaType);
+        var contentType = response.Content.Headers.ContentType;
+        var include = options.IncludeBody && IsTextual(contentType?.MediaType);
+        var extract = options.Extract.Count > 0 && HtmlExtractor.IsHtml(contentType?.MediaType);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var kept = keep ? new MemoryStream() : null;
+        using var kept = include || extract ? new MemoryStream((int)Math.Min(response.Content.Headers.ContentLength ?? 0, max)) : null;
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         long total = 0;
         try
@@ -290,8 +300,10 @@ public sealed class Fetcher
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        var body = kept is null ? null : Decode(kept, response.Content.Headers.ContentType?.CharSet);
-        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()), body);
+        var body = include ? Decode(kept!, contentType?.CharSet) : null;
+        // Exactly the bytes read: the CPU stage holds whole pages, so no page keeps a buffer larger than itself.
+        var page = !extract ? null : kept!.Length == kept.Capacity ? kept.GetBuffer() : kept.ToArray();
+        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()), body, page);
     }
 
     static bool IsTextual(string? mediaType) =>

@@ -8,6 +8,12 @@ public readonly record struct PendingSlot(int Index, string Url);
 /// <summary>A batch with slots still pending, with the options it runs with.</summary>
 public sealed record UnfinishedBatch(Guid Id, FetchOptions Options, int Pending);
 
+/// <summary>
+/// What a fetch produced: the slot's result, and the HTML body when the batch asked for extraction and the response is
+/// HTML (the CPU stage reads it; it is never stored).
+/// </summary>
+public sealed record FetchedSlot(SlotResult Result, byte[]? Page = null);
+
 /// <summary>A final slot result produced by the engine; <paramref name="Host"/> is the host key it was fetched under.</summary>
 public sealed record SlotUpdate(Guid BatchId, SlotResult Result, string Host = "");
 

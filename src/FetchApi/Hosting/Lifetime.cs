@@ -8,19 +8,21 @@ namespace FetchApi.Hosting;
 
 /// <summary>
 /// The one place that says in which order the background parts start and stop, whatever the order of registration.
-/// Start: the store's schema, the result writer, the engine (which resumes unfinished batches before the API takes new
-/// ones), callbacks, retention. Stop, in reverse: retention and callbacks stop; the engine drains (fetches in flight
-/// finish or are aborted); then the writer is completed and writes everything queued; with several nodes, this node's
-/// remaining leases are released; the store closes last.
+/// Start: the store's schema, the result writer, the CPU stage, the engine (which resumes unfinished batches before the
+/// API takes new ones), callbacks, retention. Stop, in reverse: retention and callbacks stop; the engine drains (fetches
+/// in flight finish or are aborted); the CPU stage reads the pages it was handed (or leaves them, and their slots
+/// pending); then the writer is completed and writes everything queued; with several nodes, this node's remaining
+/// leases are released; the store closes last.
 /// </summary>
 public sealed class Lifetime(
-    IStore store, ResultWriter writer, FetchEngine engine, CallbackDispatcher callbacks, RetentionService retention, IEnumerable<IWorkClaims> claims)
+    IStore store, ResultWriter writer, CpuStage cpu, FetchEngine engine, CallbackDispatcher callbacks, RetentionService retention, IEnumerable<IWorkClaims> claims)
     : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await store.InitializeAsync(cancellationToken);
         await writer.StartAsync(cancellationToken);
+        cpu.Start();
         await engine.StartAsync(cancellationToken);
         await callbacks.StartAsync(cancellationToken);
         await retention.StartAsync(cancellationToken);
@@ -31,6 +33,7 @@ public sealed class Lifetime(
         await retention.StopAsync(cancellationToken);
         await callbacks.StopAsync(cancellationToken);
         await engine.StopAsync(cancellationToken);
+        await cpu.StopAsync();
         writer.Complete();
         await writer.StopAsync(cancellationToken);
         foreach (var claim in claims)

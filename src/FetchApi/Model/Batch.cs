@@ -60,6 +60,8 @@ public sealed record BatchOptions
     public required bool FollowRedirects { get; init; }
     /// <summary>Most redirects followed before the slot fails with <c>too_many_redirects</c>.</summary>
     public required int MaxRedirects { get; init; }
+    /// <summary>What is read from HTML responses into <c>response.extracted</c>; empty: nothing.</summary>
+    public IReadOnlyList<ExtractField> Extract { get; init; } = [];
 }
 
 /// <summary>Slot counts. <c>total == pending + fetched + failed + cancelled</c> at every moment.</summary>
@@ -146,6 +148,9 @@ public sealed record FetchResponse
     /// <summary>The body as text, when <c>includeBody</c> is true and the content type is textual.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Body { get; init; }
+    /// <summary>What <c>options.extract</c> asked for, read from an HTML response; absent for other content types.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Extracted? Extracted { get; init; }
 }
 
 /// <summary>A typed fetch error.</summary>

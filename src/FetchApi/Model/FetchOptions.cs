@@ -20,6 +20,8 @@ public sealed record FetchOptions
     public required long MaxBodyBytes { get; init; }
     public required bool FollowRedirects { get; init; }
     public required int MaxRedirects { get; init; }
+    /// <summary>Read from HTML responses; empty (and absent from rows stored before it existed): nothing.</summary>
+    public IReadOnlyList<ExtractField> Extract { get; init; } = [];
 
     /// <summary>The client's view: everything but the headers.</summary>
     public BatchOptions AsBatchOptions() => new()
@@ -27,5 +29,6 @@ public sealed record FetchOptions
         Concurrency = Concurrency, TimeoutSeconds = TimeoutSeconds, MaxAttempts = MaxAttempts, Method = Method,
         PerHostRequestsPerSecond = PerHostRequestsPerSecond, RespectRobotsTxt = RespectRobotsTxt ?? false,
         IncludeBody = IncludeBody, MaxBodyBytes = MaxBodyBytes, FollowRedirects = FollowRedirects, MaxRedirects = MaxRedirects,
+        Extract = Extract,
     };
 }

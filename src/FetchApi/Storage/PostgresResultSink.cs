@@ -83,11 +83,12 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
         await using var command = Command(c, tx,
             "WITH seq AS (UPDATE counters SET value = value + @n WHERE name = 'done_seq' RETURNING value - @n AS base), " +
             "u AS (SELECT * FROM unnest(@batch, @idx, @state, @attempts, @duration, @status, @reason, @final, @redirects, @ctype, @clen, @sha, " +
-            "  @body, @ecode, @emsg) WITH ORDINALITY AS u(batch, idx, state, attempts, duration, status, reason, final, redirects, ctype, clen, sha, " +
-            "  body, ecode, emsg, ord)) " +
+            "  @body, @ecode, @emsg, @extracted) WITH ORDINALITY AS u(batch, idx, state, attempts, duration, status, reason, final, redirects, ctype, " +
+            "  clen, sha, body, ecode, emsg, extracted, ord)) " +
             "UPDATE slots s SET state = u.state, attempts = u.attempts, duration_ms = u.duration, status_code = u.status, reason = u.reason, " +
             "final_url = u.final, redirects = u.redirects, content_type = u.ctype, content_length = u.clen, sha256 = u.sha, body = u.body, " +
-            "error_code = u.ecode, error_message = u.emsg, done_seq = (SELECT base FROM seq) + u.ord, lease_owner = NULL, lease_until = NULL " +
+            "error_code = u.ecode, error_message = u.emsg, extracted = u.extracted, done_seq = (SELECT base FROM seq) + u.ord, lease_owner = NULL, " +
+            "lease_until = NULL " +
             "FROM u JOIN batches b ON b.id = u.batch " +
             $"WHERE s.batch_seq = b.seq AND s.idx = u.idx AND s.state = {Pending} AND s.lease_owner = @node RETURNING u.batch, u.state;",
             Number("n", (long)results.Count), Text("node", db.NodeId),
@@ -105,7 +106,8 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             P("sha", Column(r => r.Response?.Sha256), NpgsqlDbType.Array | NpgsqlDbType.Text),
             P("body", Column(r => r.Response?.Body), NpgsqlDbType.Array | NpgsqlDbType.Text),
             P("ecode", Column(r => r.Error is null ? (short?)null : (short)r.Error.Code), NpgsqlDbType.Array | NpgsqlDbType.Smallint),
-            P("emsg", Column(r => r.Error?.Message), NpgsqlDbType.Array | NpgsqlDbType.Text));
+            P("emsg", Column(r => r.Error?.Message), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("extracted", Column(ExtractedJson), NpgsqlDbType.Array | NpgsqlDbType.Text));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {

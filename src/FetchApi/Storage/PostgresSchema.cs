@@ -83,6 +83,11 @@ static class PostgresSchema
 
         CREATE TABLE nodes (node text PRIMARY KEY, seen_at bigint NOT NULL);
         """,
+
+        // 2: what options.extract read from a page (JSON).
+        """
+        ALTER TABLE slots ADD COLUMN extracted text;
+        """,
     ];
 
     public static int Version => Steps.Length;

@@ -12,7 +12,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
 {
     static readonly string[] UpdateParameters =
         ["$state", "$attempts", "$duration", "$status", "$reason", "$final", "$redirects", "$ctype", "$clen", "$sha", "$body", "$ecode", "$emsg",
-         "$done", "$seq", "$idx"];
+         "$done", "$seq", "$idx", "$extracted"];
 
     public Task<WriteResult> WriteAsync(IReadOnlyList<SlotUpdate> results, IReadOnlyList<BatchStarted> started, DateTimeOffset now,
         CancellationToken cancellationToken) =>
@@ -62,7 +62,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         await using var update = Command(c, tx,
             "UPDATE slots SET state = $state, attempts = $attempts, duration_ms = $duration, status_code = $status, reason = $reason, " +
             "final_url = $final, redirects = $redirects, content_type = $ctype, content_length = $clen, sha256 = $sha, body = $body, " +
-            "error_code = $ecode, error_message = $emsg, done_seq = $done " +
+            "error_code = $ecode, error_message = $emsg, done_seq = $done, extracted = $extracted " +
             $"WHERE batch_seq = $seq AND idx = $idx AND state = {Pending};");
         foreach (var name in UpdateParameters)
         {
@@ -98,6 +98,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
             p["$done"].Value = doneSeq + 1;
             p["$seq"].Value = seq;
             p["$idx"].Value = slot.Index;
+            p["$extracted"].Value = (object?)ExtractedJson(slot) ?? DBNull.Value;
             if (await update.ExecuteNonQueryAsync(cancellationToken) == 1)
             {
                 doneSeq++;

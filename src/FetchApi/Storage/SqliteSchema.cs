@@ -85,6 +85,11 @@ static class SqliteSchema
         UPDATE batches SET options = json_set(options, '$.headers', json(headers));
         ALTER TABLE batches DROP COLUMN headers;
         """,
+
+        // 4: what options.extract read from a page (JSON).
+        """
+        ALTER TABLE slots ADD COLUMN extracted TEXT;
+        """,
     ];
 
     public static int Version => Steps.Length;

@@ -29,7 +29,7 @@ static class StoreRows
 
     public const string SlotColumns =
         "idx, url, state, attempts, duration_ms, status_code, reason, final_url, redirects, content_type, content_length, sha256, body, " +
-        "error_code, error_message, done_seq";
+        "error_code, error_message, done_seq, extracted";
 
     /// <summary>The column of <see cref="SlotColumns"/> that orders final slots.</summary>
     public const int DoneSeqColumn = 15;
@@ -63,9 +63,14 @@ static class StoreRows
             ContentLength = r.GetInt64(10),
             Sha256 = r.GetString(11),
             Body = r.IsDBNull(12) ? null : r.GetString(12),
+            Extracted = r.IsDBNull(16) ? null : JsonSerializer.Deserialize<Extracted>(r.GetString(16), Json),
         },
         Error = r.IsDBNull(13) ? null : new FetchError((FetchErrorCode)r.GetInt32(13), r.GetString(14)),
     };
+
+    /// <summary>The stored form of <see cref="FetchResponse.Extracted"/>: JSON, or null.</summary>
+    public static string? ExtractedJson(SlotResult slot) =>
+        slot.Response?.Extracted is { } extracted ? JsonSerializer.Serialize(extracted, Json) : null;
 
     static DateTimeOffset? Time(DbDataReader r, int i) => r.IsDBNull(i) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(i));
 

@@ -18,8 +18,11 @@ public sealed class FetchMetrics
     readonly Counter<long> _batches;
     readonly Counter<long> _rateLimited;
     readonly Counter<long> _leases;
+    readonly Histogram<double> _extractDuration;
     Func<long> _inFlight = () => 0;
     Func<long> _backlog = () => 0;
+    Func<long> _extractQueued = () => 0;
+    Func<long> _extractBusy = () => 0;
 
     public FetchMetrics(IMeterFactory meters)
     {
@@ -34,10 +37,23 @@ public sealed class FetchMetrics
         _leases = meter.CreateCounter<long>("fetchapi.leases", "{slot}", "Slot leases of this node (several nodes), by event: claimed, renewed, taken_over");
         meter.CreateObservableUpDownCounter("fetchapi.fetches.in_flight", () => _inFlight(), "{fetch}", "Fetches running now");
         meter.CreateObservableUpDownCounter("fetchapi.backlog", () => _backlog(), "{url}", "URLs accepted and not yet handed to a fetch");
+        _extractDuration = meter.CreateHistogram<double>("fetchapi.extract.duration", "s",
+            "Time the CPU stage took to read one HTML page (options.extract), by outcome and by the thread it ran on (always the stage's)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+        meter.CreateObservableUpDownCounter("fetchapi.extract.queue", () => _extractQueued(), "{page}", "Pages waiting for the CPU stage");
+        meter.CreateObservableUpDownCounter("fetchapi.extract.busy", () => _extractBusy(), "{worker}", "CPU stage workers reading a page now");
     }
 
     /// <summary>Called by the engine once, so that the gauges read its live numbers.</summary>
     public void Observe(Func<long> inFlight, Func<long> backlog) => (_inFlight, _backlog) = (inFlight, backlog);
+
+    /// <summary>Called by the CPU stage once, so that its gauges read its live numbers.</summary>
+    public void ObserveCpuStage(Func<long> queued, Func<long> busy) => (_extractQueued, _extractBusy) = (queued, busy);
+
+    /// <summary>One page read by the CPU stage; <paramref name="onStageThread"/> says whether it ran on one of the stage's own threads.</summary>
+    public void Extracted(TimeSpan elapsed, bool succeeded, bool onStageThread) =>
+        _extractDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("outcome", succeeded ? "ok" : "error"),
+            new KeyValuePair<string, object?>("thread", onStageThread ? "cpu_stage" : "other"));
 
     public void Fetched(SlotResult slot)
     {

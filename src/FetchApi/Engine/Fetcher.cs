@@ -13,6 +13,19 @@ using Polly.Timeout;
 
 namespace FetchApi.Engine;
 
+/// <summary>What a fetch tells the scheduler about hosts while it runs.</summary>
+public interface IHostHolds
+{
+    /// <summary>The slot's host answered 429/503 with a <c>Retry-After</c> of <paramref name="delay"/>: hold it for everyone.</summary>
+    void RetryAfter(TimeSpan delay);
+
+    /// <summary>
+    /// <paramref name="host"/>'s request rate has no room for another start for <paramref name="delay"/>: dispatch no
+    /// other slot to it meanwhile, so that slots waiting for a slow host never hold the concurrency other hosts could use.
+    /// </summary>
+    void Pace(string host, TimeSpan delay);
+}
+
 /// <summary>
 /// Fetches one URL: attempts under a Polly pipeline (retry with backoff, Retry-After, per-attempt timeout),
 /// redirects followed by hand, the body streamed, counted, hashed and capped. Never throws: every failure
@@ -31,9 +44,12 @@ public sealed class Fetcher
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
 
-    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time)
+    readonly Politeness.Politeness _politeness;
+
+    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time, Politeness.Politeness politeness)
     {
         _client = clients.CreateClient(ClientName);
+        _politeness = politeness;
         _time = time;
         _options = options.Value;
         _pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }
@@ -58,12 +74,13 @@ public sealed class Fetcher
     /// <summary>What one attempt produced: a response, the upstream's Retry-After when it sent one, the page to extract from.</summary>
     sealed record AttemptResult(FetchResponse Response, TimeSpan? RetryAfter, byte[]? Page);
 
-    sealed class FetchJob(Uri uri, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent)
+    sealed class FetchJob(Uri uri, FetchOptions options, IHostHolds? holds, ActivityContext parent)
     {
         public Uri Uri { get; } = uri;
         public ActivityContext Parent { get; } = parent;
         public FetchOptions Options { get; } = options;
-        public Action<TimeSpan>? OnRetryAfter { get; } = onRetryAfter;
+        public Action<TimeSpan>? OnRetryAfter { get; } = holds is null ? null : holds.RetryAfter;
+        public Action<string, TimeSpan>? OnPaced { get; } = holds is null ? null : holds.Pace;
         public int Attempts { get; set; }
     }
 
@@ -94,11 +111,11 @@ public sealed class Fetcher
     /// Fetches <paramref name="slot"/>; a cancelled token yields a <c>cancelled</c> slot. When the batch asks for
     /// extraction and the response is HTML, its body comes back as well, read whether or not <c>includeBody</c> is set.
     /// </summary>
-    public async Task<FetchedSlot> FetchAsync(PendingSlot slot, FetchOptions options, Action<TimeSpan>? onRetryAfter, ActivityContext parent,
+    public async Task<FetchedSlot> FetchAsync(PendingSlot slot, FetchOptions options, IHostHolds? holds, ActivityContext parent,
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var job = new FetchJob(new Uri(slot.Url), options, onRetryAfter, parent);
+        var job = new FetchJob(new Uri(slot.Url), options, holds, parent);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(JobKey, job);
         try
@@ -199,7 +216,11 @@ public sealed class Fetcher
                 }
             }
 
+            // Every request start (retries and redirect hops too) asks robots.txt and the host's rate first.
+            await _politeness.BeforeRequestAsync(uri, options, job.OnPaced, ct);
+            var sent = Stopwatch.GetTimestamp();
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            _politeness.Observe(uri, (int)response.StatusCode, response.Headers.RetryAfter is not null, Stopwatch.GetElapsedTime(sent));
             if (options.FollowRedirects && IsRedirect(response.StatusCode) && response.Headers.Location is { } location)
             {
                 var next = location.IsAbsoluteUri ? location : new Uri(uri, location);

@@ -97,7 +97,7 @@ public static class ProblemTypes
     /// <summary><c>GET /problems</c> and <c>GET /problems/{code}</c>: what each <c>type</c> URI means.</summary>
     public static IEndpointRouteBuilder MapProblemTypes(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/problems").WithTags("Problems");
+        var group = app.MapGroup("/problems").WithTags("Problems").AnswerHeadLikeGet();
         group.MapGet("/", () => TypedResults.Ok(All)).WithName("ListProblemTypes")
             .WithSummary("Every problem type FetchApi sends, with its code and status");
         group.MapGet("/{code}", Results<Ok<ProblemType>, ProblemHttpResult> (string code) =>

@@ -18,6 +18,9 @@ public sealed class FetchMetrics
     readonly Counter<long> _batches;
     readonly Counter<long> _rateLimited;
     readonly Counter<long> _leases;
+    readonly Counter<long> _slowDowns;
+    Func<long> _slowedHosts = () => 0;
+    Func<long> _robotsFetches = () => 0;
     readonly Histogram<double> _extractDuration;
     Func<long> _inFlight = () => 0;
     Func<long> _backlog = () => 0;
@@ -36,6 +39,9 @@ public sealed class FetchMetrics
         _rateLimited = meter.CreateCounter<long>("fetchapi.rate_limit.rejections", "{request}", "Requests refused with 429, by policy");
         _leases = meter.CreateCounter<long>("fetchapi.leases", "{slot}", "Slot leases of this node (several nodes), by event: claimed, renewed, taken_over");
         meter.CreateObservableUpDownCounter("fetchapi.fetches.in_flight", () => _inFlight(), "{fetch}", "Fetches running now");
+        _slowDowns = meter.CreateCounter<long>("fetchapi.hosts.slow_downs", "{event}", "Times a host pushed back (429/503 without Retry-After) and was slowed down");
+        meter.CreateObservableUpDownCounter("fetchapi.hosts.slowed", () => _slowedHosts(), "{host}", "Hosts the adaptive rule slows down now");
+        meter.CreateObservableCounter("fetchapi.robots.fetches", () => _robotsFetches(), "{request}", "robots.txt requests made (one per origin and cache period)");
         meter.CreateObservableUpDownCounter("fetchapi.backlog", () => _backlog(), "{url}", "URLs accepted and not yet handed to a fetch");
         _extractDuration = meter.CreateHistogram<double>("fetchapi.extract.duration", "s",
             "Time the CPU stage took to read one HTML page (options.extract), by outcome and by the thread it ran on (always the stage's)",
@@ -46,6 +52,11 @@ public sealed class FetchMetrics
 
     /// <summary>Called by the engine once, so that the gauges read its live numbers.</summary>
     public void Observe(Func<long> inFlight, Func<long> backlog) => (_inFlight, _backlog) = (inFlight, backlog);
+
+    /// <summary>Called by the politeness rules once, so that their gauges read live numbers (no per-host label: hosts are unbounded).</summary>
+    public void ObservePoliteness(Func<long> slowedHosts, Func<long> robotsFetches) => (_slowedHosts, _robotsFetches) = (slowedHosts, robotsFetches);
+
+    public void SlowedDown() => _slowDowns.Add(1);
 
     /// <summary>Called by the CPU stage once, so that its gauges read its live numbers.</summary>
     public void ObserveCpuStage(Func<long> queued, Func<long> busy) => (_extractQueued, _extractBusy) = (queued, busy);

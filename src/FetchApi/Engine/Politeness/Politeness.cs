@@ -1,5 +1,6 @@
 using System.Reflection;
 using FetchApi.Model;
+using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Engine.Politeness;
@@ -8,16 +9,23 @@ namespace FetchApi.Engine.Politeness;
 /// What every request start asks first: whether robots.txt lets us (when the batch respects it), and when the host's
 /// rate lets it start. The rate is the strictest of <c>Engine:PerHostRequestsPerSecond</c>, the batch's
 /// <c>perHostRequestsPerSecond</c>, the host's <c>Crawl-delay</c> (when robots.txt is respected) and, while the host
-/// pushes back, its adaptive slow-down (<see cref="HostRates.Observe"/>).
+/// pushes back, its adaptive slow-down (<see cref="HostRates.Observe"/>). Rates, robots.txt and slow-downs are kept
+/// per node: with several nodes each holds its own (see docs/scale-out.md).
 /// </summary>
-public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<EngineOptions> options, TimeProvider time)
+public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<EngineOptions> options, TimeProvider time, FetchMetrics metrics)
 {
     /// <summary>The User-Agent when <c>Engine:UserAgent</c> is not set: our product token and version, and how to reach the operator.</summary>
     public static readonly string DefaultUserAgent =
         $"FetchApi/{typeof(Politeness).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "2"} " +
         "(+operator: set Engine:UserAgent to a contact URL)";
 
-    readonly EngineOptions _options = options.Value;
+    readonly EngineOptions _options = Register(options.Value, metrics, rates, robots);
+
+    static EngineOptions Register(EngineOptions options, FetchMetrics metrics, HostRates rates, RobotsCache robots)
+    {
+        metrics.ObservePoliteness(() => rates.SlowedHosts, () => robots.Fetches);
+        return options;
+    }
 
     /// <summary>The request rate for a batch's requests to one host: the stricter of the service's ceiling and the batch's own.</summary>
     public double RateFor(FetchOptions fetch) =>
@@ -29,7 +37,7 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
         };
 
     /// <summary>Waits until <paramref name="uri"/> may be requested; throws <c>robots_disallowed</c> when robots.txt forbids it.</summary>
-    public async ValueTask BeforeRequestAsync(Uri uri, FetchOptions fetch, CancellationToken cancellationToken)
+    public async ValueTask BeforeRequestAsync(Uri uri, FetchOptions fetch, Action<string, TimeSpan>? onPaced, CancellationToken cancellationToken)
     {
         var rate = RateFor(fetch);
         if (fetch.RespectRobotsTxt ?? _options.RespectRobotsTxtDefault)
@@ -48,10 +56,29 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
             }
         }
 
-        var wait = rates.Reserve($"{uri.IdnHost}:{uri.Port}", rate, time.GetUtcNow());
+        var host = HostOf(uri);
+        var now = time.GetUtcNow();
+        var wait = rates.Reserve(host, rate, now);
+        if (rates.NextFree(host, now) - now is { Ticks: > 0 } paced)
+        {
+            onPaced?.Invoke(host, paced);
+        }
+
         if (wait > TimeSpan.Zero)
         {
             await Task.Delay(wait, time, cancellationToken);
         }
     }
+
+    /// <summary>Feeds the adaptive slow-down with one answer of <paramref name="uri"/>'s host.</summary>
+    public void Observe(Uri uri, int status, bool retryAfterGiven, TimeSpan latency)
+    {
+        if (rates.Observe(HostOf(uri), status, retryAfterGiven, latency, time.GetUtcNow()) && status is 429 or 503 && !retryAfterGiven)
+        {
+            metrics.SlowedDown();
+        }
+    }
+
+    /// <summary>The scheduler's host key: host and port.</summary>
+    static string HostOf(Uri uri) => $"{uri.IdnHost}:{uri.Port}";
 }

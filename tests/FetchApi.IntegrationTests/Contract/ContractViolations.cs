@@ -59,8 +59,10 @@ public static class ContractViolations
         return ByTest.TryRemove(testId, out var queue) ? [.. queue] : [];
     }
 
+    /// <summary>One line per violation, repeats counted.</summary>
     public static string Describe(IReadOnlyCollection<string> violations) =>
-        $"{violations.Count} response(s) broke the OpenAPI document:{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", violations);
+        $"{violations.Count} response(s) broke the OpenAPI document:" + string.Concat(violations.GroupBy(v => v)
+            .Select(g => $"{Environment.NewLine}  {g.Key}{(g.Count() > 1 ? $" (×{g.Count()})" : "")}"));
 
     sealed class Restore(Action restore) : IDisposable
     {

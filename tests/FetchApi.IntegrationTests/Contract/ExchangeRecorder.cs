@@ -66,7 +66,8 @@ public sealed class ExchangeRecorder : IDisposable
         {
             _seen.TryAdd($"{operation} {response}", true);
         }
-        else if (ContractViolations.OutsideReason is not null)
+
+        if (verdict.Operation is null && ContractViolations.OutsideReason is not null)
         {
             return; // the test said this request is outside the document, and it is
         }

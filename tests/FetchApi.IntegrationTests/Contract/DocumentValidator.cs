@@ -126,7 +126,8 @@ public sealed class DocumentValidator
         {
             if (bodyLength > 0 || (exchange.Body is null && !isHead && mediaType is not null))
             {
-                violations.Add($"the response documents no content, but it has a body ({mediaType ?? "no Content-Type"}, {bodyLength} bytes captured)");
+                var body = exchange.Body is null ? "streamed, not captured" : $"{bodyLength} bytes";
+                violations.Add($"the response documents no content, but it has a body ({mediaType ?? "no Content-Type"}, {body})");
             }
 
             return;

@@ -126,8 +126,8 @@ public sealed class DocumentValidator
         {
             if (bodyLength > 0 || (exchange.Body is null && !isHead && mediaType is not null))
             {
-                var body = exchange.Body is null ? "streamed, not captured" : $"{bodyLength} bytes";
-                violations.Add($"the response documents no content, but it has a body ({mediaType ?? "no Content-Type"}, {body})");
+                var size = exchange.Body is null ? "streamed, not captured" : $"{bodyLength} bytes";
+                violations.Add($"the response documents no content, but it has a body ({mediaType ?? "no Content-Type"}, {size})");
             }
 
             return;

@@ -8,9 +8,10 @@ namespace FetchApi.IntegrationTests.Contract;
 /// <summary>
 /// One request and its response as the client saw them. <see cref="Body"/> is null when it was not captured: HEAD
 /// responses and Server-Sent Events streams, whose status and headers are checked but not their body.
+/// <see cref="Credentials"/>: the request carried an Authorization header.
 /// </summary>
 public sealed record Exchange(string Method, string Path, string Query, int Status, string? ContentType,
-    IReadOnlyDictionary<string, string> Headers, ReadOnlyMemory<byte>? Body)
+    IReadOnlyDictionary<string, string> Headers, ReadOnlyMemory<byte>? Body, bool Credentials = false)
 {
     public override string ToString() => $"{Method} {Path}{Query} → {Status}";
 }
@@ -26,6 +27,7 @@ public sealed record Verdict(string? Operation, string? Response, IReadOnlyList<
 /// Checks responses against an OpenAPI 3.0 document: the path and method must be a documented operation (HEAD counts
 /// as GET without a body), the status a documented response of it, the Content-Type one of that response's media
 /// types, a JSON body valid under the media type's schema, and every required response header present and valid.
+/// An operation that requires credentials must not succeed without them.
 /// </summary>
 public sealed class DocumentValidator
 {
@@ -75,6 +77,14 @@ public sealed class DocumentValidator
 
         var response = Resolve(responses[key]!);
         var violations = new List<string>();
+        var security = operation["security"] as JsonArray ?? _document["security"] as JsonArray;
+        if (!exchange.Credentials && exchange.Status is >= 200 and < 300
+            && security is { Count: > 0 } && security.All(r => r is JsonObject { Count: > 0 }))
+        {
+            var schemes = string.Join(" or ", security.Select(r => string.Join(" and ", r!.AsObject().Select(s => s.Key))));
+            violations.Add($"{name} requires credentials ({schemes}), but a request without any got {status}");
+        }
+
         CheckHeaders(response, exchange, violations);
         CheckContent(response, exchange, isHead, violations);
         return new(name, key, violations);

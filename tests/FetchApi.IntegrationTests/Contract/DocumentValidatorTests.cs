@@ -32,7 +32,7 @@ public sealed class DocumentValidatorTests
                   "default": { "$ref": "#/components/responses/Problem" }
                 }
               },
-              "delete": { "responses": { "204": { "description": "No Content" } } }
+              "delete": { "security": [{ "Bearer": [] }], "responses": { "204": { "description": "No Content" } } }
             },
             "/things/{id}/events": {
               "get": { "responses": { "200": { "description": "OK", "content": { "text/event-stream": { "schema": { "type": "string" } } } } } }
@@ -70,7 +70,7 @@ public sealed class DocumentValidatorTests
     static Verdict Check(string method, string path, int status, string? contentType, string? body, params (string, string)[] headers) =>
         Validator.Validate(new Exchange(method, path, "", status, contentType,
             headers.ToDictionary(h => h.Item1, h => h.Item2, StringComparer.OrdinalIgnoreCase),
-            body is null ? (ReadOnlyMemory<byte>?)null : Encoding.UTF8.GetBytes(body)));
+            body is null ? (ReadOnlyMemory<byte>?)null : Encoding.UTF8.GetBytes(body), Credentials: method == "DELETE"));
 
     static void AssertOneViolation(Verdict verdict, string expected)
     {
@@ -163,6 +163,14 @@ public sealed class DocumentValidatorTests
     {
         Assert.Empty(Check("DELETE", $"/things/{Id}", 204, null, "").Violations);
         AssertOneViolation(Check("DELETE", $"/things/{Id}", 204, "application/json", "{}"), "documents no content");
+    }
+
+    [Fact]
+    public void AnOperationThatRequiresCredentialsMustNotSucceedWithoutThem()
+    {
+        var verdict = Validator.Validate(new Exchange("DELETE", $"/things/{Id}", "", 204, null, new Dictionary<string, string>(), null));
+
+        AssertOneViolation(verdict, "DELETE /things/{id} requires credentials (Bearer), but a request without any got 204");
     }
 
     [Fact]

@@ -149,7 +149,8 @@ public sealed class RecordExchanges(ExchangeRecorder recorder) : IStartupFilter
     static Exchange Snapshot(HttpContext context, ReadOnlyMemory<byte>? body) => new(
         context.Request.Method, context.Request.Path.Value ?? "/", context.Request.QueryString.Value ?? "",
         context.Response.StatusCode, context.Response.ContentType,
-        context.Response.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body);
+        context.Response.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), body,
+        context.Request.Headers.Authorization.Count > 0);
 
     /// <summary>Keeps what is written, unless the response is a <c>text/event-stream</c>: then it passes everything through.</summary>
     sealed class CaptureStream(HttpContext context, IHttpResponseBodyFeature original, Func<Task> onStreaming) : Stream

@@ -132,9 +132,9 @@ public sealed class RecordExchanges(ExchangeRecorder recorder) : IStartupFilter
             context.Features.Set(original);
         }
 
-        if (capture.Streaming)
+        if (capture.Streaming || context.RequestAborted.IsCancellationRequested)
         {
-            return;
+            return; // checked when it started streaming; or nobody is left to read the response
         }
 
         await original.StartAsync(context.RequestAborted); // OnStarting callbacks run: the headers are final

@@ -95,13 +95,8 @@ while true; do
 done
 $quiet || echo >&2
 
-# Every slot, page by page, one JSON line each, in input order.
-next="/batches/$id?limit=1000"
-while [[ -n $next && $next != null ]]; do
-    page=$(request GET "$next")
-    jq -c '.results[]' <<<"$page"
-    next=$(jq -r '.next // empty' <<<"$page")
-done
+# Every slot, one JSON line each, in input order: the NDJSON export, one request whatever the batch size.
+request GET "/batches/$id/results"
 
 if $fail_on_error && [[ $((failed + cancelled)) -gt 0 ]]; then
     exit 1

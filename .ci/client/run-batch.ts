@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
 
   const page = (await api.batches.getBatch(id, { limit: 1000 })).data;
-  const seen = page.results.map((slot) => `${slot.index}:${slot.state}:${slot.response?.statusCode ?? slot.error?.code}`);
+  const seen = (page.results ?? []).map((slot) => `${slot.index}:${slot.state}:${slot.response?.statusCode ?? slot.error?.code}`);
   const expected = [`0:${SlotState.Fetched}:200`, `1:${SlotState.Fetched}:200`, `2:${SlotState.Failed}:${FetchErrorCode.ConnectionRefused}`];
   if (JSON.stringify(seen) !== JSON.stringify(expected)) throw new Error(`slots ${JSON.stringify(seen)}, expected ${JSON.stringify(expected)}`);
   console.log(`generated client ran batch ${id}: ${seen.join(", ")}`);

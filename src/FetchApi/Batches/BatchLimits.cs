@@ -28,4 +28,7 @@ public sealed class BatchLimits
 
     /// <summary>Most result slots in one page of <c>GET /batches/{id}</c>.</summary>
     [Range(1, 100_000)] public int MaxPageSize { get; set; } = 1000;
+
+    /// <summary>Longest quiet time on an event stream before a keep-alive comment is sent.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")] public TimeSpan EventsKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -43,6 +43,9 @@ public sealed class BatchService(
 
     public IBatchQueries Queries => queries;
 
+    /// <summary>The most URLs one batch can have and ever be admitted: the engine's whole backlog.</summary>
+    public int MaxAdmissibleUrls => engine.MaxBacklog;
+
     /// <summary>
     /// Stores the batch (or finds the one an earlier request with the same idempotency key created) and, once it is
     /// committed, hands it to the engine: from then on the batch is the engine's, even if the client goes away.
@@ -127,7 +130,7 @@ public sealed class BatchService(
 
                 if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
                 {
-                    return await queries.GetPageAsync(id, owner, null, 0, Limits.MaxPageSize, cancellationToken);
+                    return await queries.GetPageAsync(id, owner, null, -1, Limits.MaxPageSize, cancellationToken);
                 }
 
                 await change.WaitAsync(timeout.Token);
@@ -144,9 +147,18 @@ public sealed class BatchService(
     }
 
     /// <summary>
+    /// Whether a client that resumes after <paramref name="lastEventId"/> has already seen the <c>done</c> event of an
+    /// ended batch (its id is one past the last result's); null when there is no such batch.
+    /// </summary>
+    public async Task<bool?> SawDoneAsync(Guid id, string? owner, long lastEventId, CancellationToken cancellationToken) =>
+        await queries.GetFinalSlotsAsync(id, owner, Math.Max(0, lastEventId - 1), 1, cancellationToken) is { } final
+            ? lastEventId > 0 && final.Slots.Count == 0 && final.Summary.Status is BatchStatus.Completed or BatchStatus.Cancelled
+            : null;
+
+    /// <summary>
     /// A batch's events after <paramref name="after"/>: <c>result</c> per slot as it becomes final (in that order),
-    /// <c>progress</c> when the counts moved, and <c>done</c> with the final summary, which ends the feed. Every 15 s
-    /// without a change the progress is sent again, so that proxies see a live stream.
+    /// <c>progress</c> when the counts moved, and <c>done</c> with the final summary, which ends the feed. Event ids
+    /// are positions in the order slots became final; <c>done</c>'s is one past the last result's.
     /// </summary>
     public async IAsyncEnumerable<BatchEvent> FollowAsync(Guid id, string? owner, long after,
         [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -177,7 +189,8 @@ public sealed class BatchService(
 
                 if (summary.Status is BatchStatus.Completed or BatchStatus.Cancelled)
                 {
-                    yield return new BatchEvent("done", after, summary);
+                    // One past the last result: a reconnect with this id has seen everything (see SawDoneAsync).
+                    yield return new BatchEvent("done", after + 1, summary);
                     yield break;
                 }
 
@@ -187,16 +200,7 @@ public sealed class BatchService(
                     yield return new BatchEvent("progress", after, summary);
                 }
 
-                using var heartbeat = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                heartbeat.CancelAfter(TimeSpan.FromSeconds(15));
-                try
-                {
-                    await change.WaitAsync(heartbeat.Token);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    sent = null;
-                }
+                await change.WaitAsync(cancellationToken);
             }
         }
         finally

@@ -13,6 +13,7 @@ public static class BatchesExtensions
         builder.Services.AddOptions<RequestLimits>().Configure<Microsoft.Extensions.Options.IOptions<BatchLimits>>(
             (request, batches) => request.MaxBodyBytes = batches.Value.MaxRequestBodyBytes);
         builder.Services.AddSingleton<BatchService>();
+        builder.Services.AddBatchesOpenApi();
         builder.Services.AddSingleton(new TagDescription("Batches",
             "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches."));
 

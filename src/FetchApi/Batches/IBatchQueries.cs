@@ -2,8 +2,8 @@ using FetchApi.Model;
 
 namespace FetchApi.Batches;
 
-/// <summary>A page of a batch's slots, read in the same snapshot as its summary.</summary>
-public sealed record BatchPage(BatchSummary Summary, IReadOnlyList<SlotResult> Slots, int MatchingSlots);
+/// <summary>A page of a batch's slots, read in the same snapshot as its summary; <paramref name="More"/>: more slots match after it.</summary>
+public sealed record BatchPage(BatchSummary Summary, IReadOnlyList<SlotResult> Slots, bool More);
 
 /// <summary>A slot that became final, with its place in the order slots became final (for event streams).</summary>
 public sealed record FinalSlot(long Sequence, SlotResult Slot);
@@ -22,8 +22,12 @@ public interface IBatchQueries
 {
     Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken);
 
-    /// <summary>The summary and one page of slots (ordered by index, optionally of one state).</summary>
-    Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// The summary and up to <paramref name="limit"/> slots with an index above <paramref name="after"/> (-1: from the
+    /// first), ordered by index, optionally of one state. Paging by position: a slot that leaves the state between two
+    /// pages never shifts the slots after it.
+    /// </summary>
+    Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int after, int limit, CancellationToken cancellationToken);
 
     /// <summary>The summary and up to <paramref name="limit"/> slots that became final after <paramref name="afterSequence"/>.</summary>
     Task<FinalSlots?> GetFinalSlotsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken);

@@ -75,6 +75,9 @@ public sealed partial class FetchEngine(
     /// <summary>Whether the loop is running (false before start, after stop, or if it died).</summary>
     public bool IsRunning => ExecuteTask is { IsCompleted: false };
 
+    /// <summary>The most URLs that may wait at once (<c>Engine:MaxBacklog</c>): a larger batch can never be admitted.</summary>
+    public int MaxBacklog => _options.MaxBacklog;
+
     /// <summary>Whether <paramref name="urls"/> more URLs fit under <c>Engine:MaxBacklog</c>.</summary>
     public bool HasRoomFor(int urls)
     {

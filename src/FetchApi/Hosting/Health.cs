@@ -1,7 +1,7 @@
-using System.Text.Json;
 using FetchApi.Engine;
 using FetchApi.Storage;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using FetchApi.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace FetchApi.Hosting;
@@ -18,25 +18,43 @@ public static class Health
 
     public static WebApplication MapFetchHealthChecks(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteJson })
-            .WithTags("Health").WithSummary("Whether the process is up");
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteJson })
-            .WithTags("Health").WithSummary("Whether the store accepts writes and the engine has room");
+        var group = app.MapGroup("/health").WithTags("Health").AnswerHeadLikeGet();
+        group.MapGet("/live", (HealthCheckService health, CancellationToken cancellationToken) => CheckAsync(health, _ => false, cancellationToken))
+            .WithName("GetLiveness").WithSummary("Whether the process is up (200), for liveness probes");
+        group.MapGet("/ready", (HealthCheckService health, CancellationToken cancellationToken) =>
+                CheckAsync(health, c => c.Tags.Contains("ready"), cancellationToken))
+            .WithName("GetReadiness").WithSummary("Whether the store accepts writes and the engine has room (200), or not (503)")
+            .Produces<HealthStatus>(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 
-    static Task WriteJson(HttpContext context, HealthReport report)
+    static async Task<Results<Ok<HealthStatus>, JsonHttpResult<HealthStatus>>> CheckAsync(
+        HealthCheckService health, Func<HealthCheckRegistration, bool> predicate, CancellationToken cancellationToken)
     {
-        context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(JsonSerializer.Serialize(new
-        {
-            status = report.Status.ToString().ToLowerInvariant(),
-            checks = report.Entries.ToDictionary(
-                e => e.Key,
-                e => new { status = e.Value.Status.ToString().ToLowerInvariant(), description = e.Value.Description }),
-        }));
+        var report = await health.CheckHealthAsync(predicate, cancellationToken);
+        var status = new HealthStatus(Name(report.Status),
+            report.Entries.ToDictionary(e => e.Key, e => new HealthCheckStatus(Name(e.Value.Status), e.Value.Description)));
+        return report.Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy
+            ? TypedResults.Json(status, statusCode: StatusCodes.Status503ServiceUnavailable)
+            : TypedResults.Ok(status);
     }
+
+    static HealthState Name(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus status) => status switch
+    {
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy => HealthState.Healthy,
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded => HealthState.Degraded,
+        _ => HealthState.Unhealthy,
+    };
 }
+
+/// <summary>Healthy and degraded answer 200; unhealthy answers 503.</summary>
+public enum HealthState { Healthy, Degraded, Unhealthy }
+
+/// <summary>The service's health, and each check's.</summary>
+public sealed record HealthStatus(HealthState Status, IReadOnlyDictionary<string, HealthCheckStatus> Checks);
+
+/// <summary>One check's status, and what it saw.</summary>
+public sealed record HealthCheckStatus(HealthState Status, string? Description);
 
 /// <summary>
 /// <c>dotnet FetchApi.dll --healthcheck</c>: asks the running service's /health/ready and exits 0 or 1. The container's

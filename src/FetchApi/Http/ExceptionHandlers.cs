@@ -15,7 +15,7 @@ sealed class StoreUnavailableExceptionHandler : IExceptionHandler
         }
 
         httpContext.Response.Headers.RetryAfter = "5";
-        return await Problems.WriteAsync(httpContext, StatusCodes.Status503ServiceUnavailable, "store_unavailable",
+        return await Problems.WriteAsync(httpContext, ProblemCode.StoreUnavailable,
             "The store cannot accept writes right now", "Nothing was stored. Retry after 5 s.", exception);
     }
 }
@@ -37,18 +37,35 @@ sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExce
             case StatusCodes.Status413PayloadTooLarge:
                 problem.Title = "The request body is too large";
                 problem.Detail = bad.Message;
+                problem.Extensions["code"] = ProblemTypes.Name(ProblemCode.PayloadTooLarge);
                 break;
             case StatusCodes.Status415UnsupportedMediaType:
                 problem.Title = "The request body must be JSON";
                 problem.Detail = "Send the body with 'Content-Type: application/json'.";
+                problem.Extensions["code"] = ProblemTypes.Name(ProblemCode.UnsupportedMediaType);
+                break;
+            case StatusCodes.Status408RequestTimeout:
+                problem.Title = "The request took too long";
+                problem.Detail = "The request body did not arrive in time.";
+                problem.Extensions["code"] = ProblemTypes.Name(ProblemCode.RequestTimeout);
                 break;
             default:
                 var json = FindJsonException(exception);
-                problem.Title = json is null ? "The request could not be read" : "The request body is not valid JSON for this endpoint";
-                problem.Detail = json?.Message ?? bad.Message;
-                problem.Extensions["code"] = json is null ? "bad_request" : "malformed_json";
-                var field = json?.Path is { Length: > 1 } path ? path.TrimStart('$').TrimStart('.') : "body";
-                problem.Errors[field.Length == 0 ? "body" : field] = [Describe(json, bad)];
+                var field = json?.Path is { Length: > 1 } path ? path.TrimStart('$').TrimStart('.') : "";
+                field = field.Length == 0 ? "body" : field;
+                var (code, title) = json is not null ? (ProblemCode.MalformedJson, "The request body is not valid JSON for this endpoint")
+                    : bad.Message.Contains("was not provided", StringComparison.Ordinal) ? (ProblemCode.ValidationFailed, "The request has invalid fields")
+                    : (ProblemCode.BadRequest, "The request could not be read");
+                var what = json is not null ? Describe(json)
+                    : code == ProblemCode.ValidationFailed ? "A JSON body is required."
+                    : "could not be read.";
+                problem.Title = title;
+                // The framework's own messages name .NET types and parameters; clients get the field and the position instead.
+                problem.Detail = json is null
+                    ? (bad.Message.Contains("parameter", StringComparison.Ordinal) ? "The request could not be read." : bad.Message)
+                    : $"'{field}' {what}" + (json.LineNumber is { } line ? $" (line {line + 1}, byte {json.BytePositionInLine + 1})" : "");
+                problem.Extensions["code"] = ProblemTypes.Name(code);
+                problem.Errors[field] = [what];
                 break;
         }
 
@@ -69,9 +86,8 @@ sealed class BadRequestExceptionHandler(IProblemDetailsService problems) : IExce
         return null;
     }
 
-    static string Describe(JsonException? json, BadHttpRequestException bad) => json?.Message switch
+    static string Describe(JsonException json) => json.Message switch
     {
-        null => bad.Message,
         var m when m.Contains("could not be converted", StringComparison.Ordinal) => "has the wrong JSON type for this field.",
         var m when m.Contains("could not be mapped", StringComparison.Ordinal) => "is not a known field.",
         var m when m.Contains("maximum configured depth", StringComparison.Ordinal) => "is nested too deeply.",

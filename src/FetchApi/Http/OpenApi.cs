@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.OpenApi;
 using Swashbuckle.AspNetCore.SwaggerGen;
 
@@ -26,17 +25,13 @@ public static class OpenApi
             }
 
             o.SupportNonNullableReferenceTypes();
+            // HEAD is answered wherever GET is (AnswerHeadLikeGet) but is not an operation of its own.
+            o.DocInclusionPredicate((_, api) => !HttpMethods.IsHead(api.HttpMethod ?? ""));
             o.OperationFilter<RequestExampleFilter>();
-            // The Authorize button: paste an API key, and every "Try it out" sends it as a bearer token.
-            o.AddSecurityDefinition(BearerScheme, new OpenApiSecurityScheme
-            {
-                Type = SecuritySchemeType.Http,
-                Scheme = "bearer",
-                Description = "An API key from Security:ApiKeys, sent as 'Authorization: Bearer <key>'. Not needed when no keys are configured.",
-            });
-            o.OperationFilter<BearerRequirementFilter>();
             o.DocumentFilter<TagDescriptionsFilter>();
             o.OperationFilter<QueryParameterTypesFilter>();
+            o.OperationFilter<RetryAfterHeaderFilter>();
+            o.SchemaFilter<ResponseSchemaFilter>();
         });
         return builder;
     }
@@ -54,16 +49,59 @@ public static class OpenApi
         return app;
     }
 
-    const string BearerScheme = "Bearer";
+    /// <summary>
+    /// Response shapes list every member they always write as <c>required</c> (members left out when null are not), so
+    /// that generated clients type them as present; <c>next</c> links are relative URI references.
+    /// </summary>
+    sealed class ResponseSchemaFilter : ISchemaFilter
+    {
+        public void Apply(IOpenApiSchema schema, SchemaFilterContext context)
+        {
+            if (schema is not OpenApiSchema concrete || concrete.Properties is not { Count: > 0 } properties
+                || context.Type.Namespace?.StartsWith("FetchApi", StringComparison.Ordinal) != true
+                || context.Type.Name.EndsWith("Request", StringComparison.Ordinal))
+            {
+                return;
+            }
 
-    /// <summary>Operations that require authorization (endpoint metadata) show the lock; health and the document itself do not.</summary>
-    sealed class BearerRequirementFilter : IOperationFilter
+            foreach (var property in context.Type.GetProperties())
+            {
+                var name = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(property.Name);
+                if (!properties.ContainsKey(name))
+                {
+                    continue;
+                }
+
+                if (property.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is null)
+                {
+                    concrete.Required ??= new HashSet<string>();
+                    concrete.Required.Add(name);
+                }
+
+                if (name == "next" && properties[name] is OpenApiSchema next)
+                {
+                    next.Format = "uri-reference";
+                }
+            }
+        }
+    }
+
+    /// <summary>Every 429 and 503 problem says when to come back.</summary>
+    sealed class RetryAfterHeaderFilter : IOperationFilter
     {
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
-            if (context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any())
+            foreach (var (status, response) in operation.Responses ?? [])
             {
-                operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
+                if (status is "429" or "503" && response is OpenApiResponse concrete && concrete.Content?.ContainsKey(Problems.MediaType) == true)
+                {
+                    concrete.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                    concrete.Headers["Retry-After"] = new OpenApiHeader
+                    {
+                        Description = "Seconds to wait before trying again.", Required = true,
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Minimum = "1" },
+                    };
+                }
             }
         }
     }
@@ -89,6 +127,7 @@ public static class OpenApi
                     {
                         Type = JsonSchemaType.Integer, Format = "int32",
                         Minimum = query.Minimum == int.MinValue ? null : query.Minimum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Maximum = query.Maximum == int.MaxValue ? null : query.Maximum.ToString(System.Globalization.CultureInfo.InvariantCulture),
                         Default = query.Default is null ? null : JsonNode.Parse(query.Default),
                     },
                     var type when type == typeof(bool) => new OpenApiSchema

@@ -12,6 +12,9 @@ public sealed class QueryTypeAttribute(Type type) : Attribute
     /// <summary>Smallest value, for integers.</summary>
     public int Minimum { get; set; } = int.MinValue;
 
+    /// <summary>Largest value, for integers.</summary>
+    public int Maximum { get; set; } = int.MaxValue;
+
     /// <summary>The value a missing parameter stands for, as JSON (<c>true</c>, <c>0</c>).</summary>
     public string? Default { get; set; }
 }

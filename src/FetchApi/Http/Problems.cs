@@ -1,64 +1,94 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.Http;
 
 /// <summary>
-/// RFC 9457 problem details for every error. Each carries a stable <c>code</c> extension that clients can switch on
-/// (<c>validation_failed</c>, <c>not_found</c>, <c>rate_limited</c>, ...), beside the standard <c>type</c> and <c>status</c>.
+/// RFC 9457 problem details for every error, always as <c>application/problem+json</c> (whatever <c>Accept</c> says:
+/// an error must stay readable). Each carries a stable <c>code</c> and the <c>type</c> URI of that code
+/// (<see cref="ProblemTypes"/>).
 /// </summary>
 public static class Problems
 {
-    public static ProblemHttpResult Create(int status, string code, string title, string detail) =>
-        TypedResults.Problem(detail, statusCode: status, title: title, extensions: new Dictionary<string, object?> { ["code"] = code });
+    public const string MediaType = "application/problem+json";
 
-    public static ProblemHttpResult NotFound(string title, string detail) => Create(StatusCodes.Status404NotFound, "not_found", title, detail);
+    public static ProblemHttpResult Create(ProblemCode code, string title, string detail) =>
+        TypedResults.Problem(detail, statusCode: ProblemTypes.For(code).Status, title: title,
+            extensions: new Dictionary<string, object?> { ["code"] = ProblemTypes.Name(code) });
+
+    public static ProblemHttpResult NotFound(string title, string detail) => Create(ProblemCode.NotFound, title, detail);
 
     public static ValidationProblem Validation(Dictionary<string, string[]> errors) =>
-        TypedResults.ValidationProblem(errors, title: "The request has invalid fields",
-            extensions: new Dictionary<string, object?> { ["code"] = "validation_failed" });
+        TypedResults.ValidationProblem(errors, title: ProblemTypes.For(ProblemCode.ValidationFailed).Title,
+            extensions: new Dictionary<string, object?> { ["code"] = ProblemTypes.Name(ProblemCode.ValidationFailed) });
 
     /// <summary>
     /// Writes a problem response where no typed result can be returned (exception handlers, authentication challenges,
     /// the rate limiter's rejection callback).
     /// </summary>
-    public static ValueTask<bool> WriteAsync(HttpContext http, int status, string code, string title, string detail, Exception? exception = null)
+    public static ValueTask<bool> WriteAsync(HttpContext http, ProblemCode code, string title, string detail, Exception? exception = null)
     {
-        http.Response.StatusCode = status;
+        http.Response.StatusCode = ProblemTypes.For(code).Status;
         return http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = http,
             Exception = exception,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail, Extensions = { ["code"] = code } },
+            ProblemDetails = new ProblemDetails
+            {
+                Status = http.Response.StatusCode, Title = title, Detail = detail, Extensions = { ["code"] = ProblemTypes.Name(code) },
+            },
         });
     }
 
-    static string CodeFor(int status) => status switch
+    /// <summary>Documents error responses with the one <see cref="Problem"/> schema.</summary>
+    public static TBuilder ProducesProblems<TBuilder>(this TBuilder builder, params int[] statuses) where TBuilder : IEndpointConventionBuilder
     {
-        400 => "bad_request",
-        401 => "unauthorized",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "unprocessable",
-        429 => "rate_limited",
-        503 => "unavailable",
-        >= 500 => "internal_error",
-        _ => "error",
-    };
+        foreach (var status in statuses)
+        {
+            builder.WithMetadata(new ProducesResponseTypeMetadata(status, typeof(Problem), [MediaType]));
+        }
+
+        return builder;
+    }
+
+    /// <summary>Fills in what every problem carries: <c>code</c>, its <c>type</c>, a title, the request path.</summary>
+    static void Complete(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        var http = context.HttpContext;
+        problem.Status ??= http.Response.StatusCode;
+        var code = problem.Extensions.TryGetValue("code", out var named) && named is string name
+            && ProblemTypes.All.FirstOrDefault(t => ProblemTypes.Name(t.Code) == name) is { } known
+                ? known.Code
+                : ProblemTypes.ForStatus(problem.Status.Value);
+        problem.Extensions["code"] = ProblemTypes.Name(code);
+        problem.Type = ProblemTypes.For(code).Type;
+        problem.Title ??= ReasonPhrases.GetReasonPhrase(problem.Status.Value);
+        problem.Instance ??= http.Request.Path;
+        problem.Extensions["traceId"] = System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier;
+    }
+
+    /// <summary>Writes every problem as JSON, unlike the default writer, which gives up when <c>Accept</c> names another type.</summary>
+    sealed class JsonProblemWriter(IOptions<ProblemDetailsOptions> options, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json)
+        : IProblemDetailsWriter
+    {
+        public bool CanWrite(ProblemDetailsContext context) => true;
+
+        public ValueTask WriteAsync(ProblemDetailsContext context)
+        {
+            options.Value.CustomizeProblemDetails?.Invoke(context);
+            var problem = context.ProblemDetails;
+            return new ValueTask(context.HttpContext.Response.WriteAsJsonAsync(problem, problem.GetType(), json.Value.SerializerOptions, MediaType));
+        }
+    }
 
     public static WebApplicationBuilder AddFetchProblemDetails(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<RequestLimits>();
-        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
-        {
-            var problem = context.ProblemDetails;
-            problem.Extensions.TryAdd("code", CodeFor(problem.Status ?? context.HttpContext.Response.StatusCode));
-            problem.Instance ??= context.HttpContext.Request.Path;
-        });
+        builder.Services.AddSingleton<IProblemDetailsWriter, JsonProblemWriter>(); // before the default writer: it is asked first
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = Complete);
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<StoreUnavailableExceptionHandler>();
         // Binding failures throw, so that the handler below can say which field was wrong instead of an empty 400.
@@ -69,6 +99,7 @@ public static class Problems
     /// <summary>Problem details for every error response: exceptions, bare status codes, oversized bodies.</summary>
     public static WebApplication UseFetchProblemDetails(this WebApplication app)
     {
+        app.UseHeadWithoutBody();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         var maxBody = app.Services.GetRequiredService<IOptions<RequestLimits>>().Value.MaxBodyBytes;
@@ -83,6 +114,7 @@ public static class Problems
 
             await next(context);
         });
+        app.MapProblemTypes();
         return app;
     }
 }

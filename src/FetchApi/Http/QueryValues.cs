@@ -37,6 +37,7 @@ public static class QueryValues
         return fallback;
     }
 
+    /// <summary>Exactly one of the enum's wire names (<c>fetched</c>); a list (<c>fetched,failed</c>) or a number is an error.</summary>
     public static T? OneOf<T>(string? value, string name, Dictionary<string, string[]> errors) where T : struct, System.Enum
     {
         if (value is null)
@@ -44,12 +45,19 @@ public static class QueryValues
             return null;
         }
 
-        if (!int.TryParse(value, out _) && System.Enum.TryParse<T>(value, ignoreCase: true, out var parsed) && System.Enum.IsDefined(parsed))
+        foreach (var candidate in System.Enum.GetValues<T>())
         {
-            return parsed;
+            if (WireName(candidate).Equals(value, StringComparison.OrdinalIgnoreCase))
+            {
+                return candidate;
+            }
         }
 
-        errors[name] = [$"'{name}' must be one of {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}."];
+        errors[name] = [$"'{name}' must be exactly one of {string.Join(", ", System.Enum.GetValues<T>().Select(WireName))}."];
         return null;
     }
+
+    /// <summary>An enum value as the API writes it: <c>blocked_address</c>.</summary>
+    public static string WireName<T>(T value) where T : struct, System.Enum =>
+        System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 }

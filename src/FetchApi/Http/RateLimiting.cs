@@ -41,7 +41,7 @@ public static class RateLimitingExtensions
                 http.RequestServices.GetRequiredService<FetchMetrics>().RateLimited(
                     http.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName);
                 http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                await Problems.WriteAsync(http, StatusCodes.Status429TooManyRequests, "rate_limited", "Too many requests",
+                await Problems.WriteAsync(http, ProblemCode.RateLimited, "Too many requests",
                     $"This client sent more requests than its limit allows; retry after {seconds} s.");
             };
         });

@@ -85,13 +85,20 @@ public record BatchSummary
     public required BatchCounts Counts { get; init; }
 }
 
-/// <summary>A batch with one page of its result slots, in input order.</summary>
+/// <summary>
+/// A batch, and one page of its result slots (in input order) when they were asked for: every success of
+/// <c>POST /batches</c> (202 without results, 200 with) and of <c>GET /batches/{id}</c> has this shape.
+/// </summary>
 public sealed record BatchDetails : BatchSummary
 {
-    /// <summary>Result slots of this page, ordered by <c>index</c>.</summary>
+    /// <summary>Result slots of this page, ordered by <c>index</c>. Absent on 202 and with <c>results=false</c>.</summary>
     [JsonPropertyOrder(1)]
-    public required IReadOnlyList<SlotResult> Results { get; init; }
-    /// <summary>URL of the next page of slots, or null when this page is the last.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<SlotResult>? Results { get; init; }
+    /// <summary>
+    /// Relative URI of the next page of slots (resolve it against the service's address), or null when this page is the
+    /// last or holds no results. A typed client gets the same page by calling again with <c>after</c> = the last <c>index</c>.
+    /// </summary>
     [JsonPropertyOrder(2)]
     public string? Next { get; init; }
 }

@@ -4,7 +4,10 @@ using System.Text;
 using System.Text.Encodings.Web;
 using FetchApi.Http;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace FetchApi.Security;
 
@@ -55,7 +58,7 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.Headers.WWWAuthenticate = "Bearer";
-        await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "unauthorized", "A valid API key is required",
+        await Problems.WriteAsync(Context, ProblemCode.Unauthorized, "A valid API key is required",
             "Send 'Authorization: Bearer <key>' with a key from Security:ApiKeys.");
     }
 }
@@ -72,6 +75,17 @@ public static partial class ApiKeyExtensions
         builder.Services.AddValidatedOptions<ApiKeyOptions>(SecurityOptions.Section);
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.ConfigureSwaggerGen(o =>
+        {
+            // The Authorize button: paste an API key, and every "Try it out" sends it as a bearer token.
+            o.AddSecurityDefinition(ApiKeyAuthenticationHandler.SchemeName, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An API key from Security:ApiKeys, sent as 'Authorization: Bearer <key>'.",
+            });
+            o.OperationFilter<BearerRequirementFilter>();
+        });
         builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy.RequireAssertion(context =>
         {
             var keys = (context.Resource as HttpContext)?.RequestServices.GetRequiredService<IOptions<ApiKeyOptions>>().Value.ApiKeys;
@@ -91,6 +105,24 @@ public static partial class ApiKeyExtensions
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// Operations behind the API-key policy need the bearer token, but only when keys are configured: an open service
+    /// documents no security, so that generated clients do not insist on a token.
+    /// </summary>
+    sealed class BearerRequirementFilter(IOptions<ApiKeyOptions> keys) : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            if (keys.Value.ApiKeys.Count > 0 && context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any())
+            {
+                operation.Security =
+                [
+                    new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, context.Document)] = [] },
+                ];
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning,

@@ -14,7 +14,7 @@ public sealed class PostgresBatchQueries(PostgresDatabase db) : IBatchQueries
     public Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
         db.RunAsync(async c => (await ReadSummaryAsync(c, null, id, owner, forUpdate: false, cancellationToken))?.Summary, cancellationToken);
 
-    public Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken) =>
+    public Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int after, int limit, CancellationToken cancellationToken) =>
         db.RunAsync(async c =>
         {
             // One snapshot: the counts and the slots agree even while other nodes write.
@@ -24,14 +24,13 @@ public sealed class PostgresBatchQueries(PostgresDatabase db) : IBatchQueries
                 return null;
             }
 
-            var slots = new List<SlotResult>(Math.Min(limit, summary.Counts.Total));
-            if (limit > 0)
+            var slots = new List<SlotResult>(Math.Min(limit + 1, summary.Counts.Total));
+            await using (var command = Command(c, tx,
+                $"SELECT {SlotColumns} FROM slots WHERE batch_seq = @seq AND idx > @after {(state is null ? "" : "AND state = @state")} " +
+                "ORDER BY idx LIMIT @limit;",
+                Number("seq", seq), P("state", (short?)state, NpgsqlDbType.Smallint), Number("limit", limit + 1), Number("after", after)))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
-                await using var command = Command(c, tx,
-                    $"SELECT {SlotColumns} FROM slots WHERE batch_seq = @seq {(state is null ? "" : "AND state = @state")} " +
-                    "ORDER BY idx LIMIT @limit OFFSET @offset;",
-                    Number("seq", seq), P("state", (short?)state, NpgsqlDbType.Smallint), Number("limit", limit), Number("offset", offset));
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     slots.Add(Slot(reader));
@@ -39,7 +38,9 @@ public sealed class PostgresBatchQueries(PostgresDatabase db) : IBatchQueries
             }
 
             await tx.CommitAsync(cancellationToken);
-            return new BatchPage(summary, slots, summary.Counts.Of(state));
+            // One row more than asked says whether another page follows.
+            var more = slots.Count > limit;
+            return new BatchPage(summary, more ? slots[..limit] : slots, more);
         }, cancellationToken);
 
     public Task<FinalSlots?> GetFinalSlotsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken) =>

@@ -13,7 +13,7 @@ public sealed class SqliteBatchQueries(SqliteDatabase db) : IBatchQueries
     public Task<BatchSummary?> GetSummaryAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
         db.ReadAsync(async c => (await ReadSummaryAsync(c, null, id, owner, cancellationToken))?.Summary, cancellationToken);
 
-    public Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int offset, int limit, CancellationToken cancellationToken) =>
+    public Task<BatchPage?> GetPageAsync(Guid id, string? owner, SlotState? state, int after, int limit, CancellationToken cancellationToken) =>
         db.ReadAsync(async c =>
         {
             // One read transaction: the counts and the slots come from the same snapshot.
@@ -23,21 +23,20 @@ public sealed class SqliteBatchQueries(SqliteDatabase db) : IBatchQueries
                 return null;
             }
 
-            var slots = new List<SlotResult>(Math.Min(limit, summary.Counts.Total));
-            if (limit > 0)
+            var slots = new List<SlotResult>(Math.Min(limit + 1, summary.Counts.Total));
+            await using var command = Command(c, tx,
+                $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq AND idx > $after {(state is null ? "" : "AND state = $state")} " +
+                "ORDER BY idx LIMIT $limit;",
+                ("$seq", seq), ("$state", (int?)state), ("$limit", limit + 1), ("$after", after));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
             {
-                await using var command = Command(c, tx,
-                    $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq {(state is null ? "" : "AND state = $state")} " +
-                    "ORDER BY idx LIMIT $limit OFFSET $offset;",
-                    ("$seq", seq), ("$state", (int?)state), ("$limit", limit), ("$offset", offset));
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    slots.Add(Slot(reader));
-                }
+                slots.Add(Slot(reader));
             }
 
-            return new BatchPage(summary, slots, summary.Counts.Of(state));
+            // One row more than asked says whether another page follows.
+            var more = slots.Count > limit;
+            return new BatchPage(summary, more ? slots[..limit] : slots, more);
         }, cancellationToken);
 
     public Task<FinalSlots?> GetFinalSlotsAsync(Guid id, string? owner, long afterSequence, int limit, CancellationToken cancellationToken) =>

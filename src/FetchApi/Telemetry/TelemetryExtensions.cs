@@ -54,7 +54,17 @@ public static class TelemetryExtensions
         // ASP.NET Core's "Request starting" lines carry full URLs, query strings included: never at Information.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
 
-        if (!builder.Environment.IsDevelopment())
+        if (builder.Environment.IsDevelopment())
+        {
+            // dotnet run (the Development launch profile): one readable line per entry.
+            builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = ConsoleFormatterNames.Simple);
+            builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+        else
         {
             // One JSON object per line, with the batch id and slot index from scopes: what log shippers expect.
             builder.Services.Configure<ConsoleLoggerOptions>(o => o.FormatterName = ConsoleFormatterNames.Json);

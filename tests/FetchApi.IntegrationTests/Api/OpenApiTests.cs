@@ -144,18 +144,129 @@ public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<Service
     }
 
     [Fact]
-    public async Task BatchOperationsDeclareTheBearerSchemeAndHealthDoesNot()
+    public async Task AnOpenServiceRequiresNoTokenInItsDocument()
     {
         var document = await DocumentAsync();
+
+        Assert.All(Operations(document), o => Assert.Null(o.Value["security"]));
+    }
+
+    [Fact]
+    public async Task WithKeysBatchOperationsDeclareTheBearerSchemeAndHealthDoesNot()
+    {
+        await using var factory = new FetchApiFactory(new Dictionary<string, string?>
+        {
+            ["Security:ApiKeys:0:Name"] = "alice", ["Security:ApiKeys:0:Key"] = "alice-key-0123456789",
+        });
+        using var client = factory.CreateClient();
+        var document = JsonNode.Parse(await client.GetStringAsync("/swagger/v1/swagger.json", TestContext.Current.CancellationToken))!.AsObject();
 
         var scheme = document["components"]!["securitySchemes"]!["Bearer"]!;
         Assert.Equal(("http", "bearer"), (scheme["type"]!.GetValue<string>(), scheme["scheme"]!.GetValue<string>()));
         foreach (var (id, operation) in Operations(document))
         {
             var requirements = operation["security"]?.AsArray();
-            Assert.True(requirements is { Count: > 0 } && requirements[0]!.AsObject().ContainsKey("Bearer"), $"{id} does not declare the Bearer scheme");
-            Assert.True(operation["responses"]!.AsObject().ContainsKey("401"), $"{id} does not document 401");
+            var batches = operation["tags"]![0]!.GetValue<string>() == "Batches";
+            Assert.Equal(batches, requirements is { Count: > 0 } && requirements[0]!.AsObject().ContainsKey("Bearer"));
+            Assert.Equal(batches, operation["responses"]!.AsObject().ContainsKey("401"));
         }
+    }
+
+    static JsonObject Schema(JsonObject document, string name) => document["components"]!["schemas"]![name]!.AsObject();
+
+    static string? Ref(JsonNode? media) => media?["schema"]?["$ref"]?.GetValue<string>();
+
+    [Fact]
+    public async Task CreateBatchAnswersOneShapeFor200And202AndResultsAreOptional()
+    {
+        var document = await DocumentAsync();
+        var responses = Operations(document)["CreateBatch"]["responses"]!;
+
+        Assert.Equal("#/components/schemas/BatchDetails", Ref(responses["202"]!["content"]!["application/json"]));
+        Assert.Equal("#/components/schemas/BatchDetails", Ref(responses["200"]!["content"]!["application/json"]));
+        var required = Schema(document, "BatchDetails")["required"]!.AsArray().Select(r => r!.GetValue<string>());
+        Assert.DoesNotContain("results", required);
+        Assert.Equal("uri-reference", Schema(document, "BatchDetails")["properties"]!["next"]!["format"]!.GetValue<string>());
+        Assert.Equal("uri-reference", Schema(document, "BatchList")["properties"]!["next"]!["format"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task TheEventsOperationIsATextEventStream()
+    {
+        var responses = Operations(await DocumentAsync())["StreamBatchEvents"]["responses"]!;
+
+        Assert.Equal("string", responses["200"]!["content"]!["text/event-stream"]!["schema"]!["type"]!.GetValue<string>());
+        Assert.NotNull(responses["204"]);
+    }
+
+    [Theory]
+    [InlineData("BatchCounts")]
+    [InlineData("BatchList")]
+    [InlineData("FetchError")]
+    [InlineData("HealthStatus")]
+    public async Task ShapesWithoutOptionalMembersRequireAllOfThem(string name)
+    {
+        var schema = Schema(await DocumentAsync(), name);
+
+        var required = schema["required"]!.AsArray().Select(r => r!.GetValue<string>()).Order();
+        Assert.Equal(schema["properties"]!.AsObject().Select(p => p.Key).Order(), required);
+    }
+
+    [Fact]
+    public async Task EveryErrorResponseIsAProblemWithATypedCodeListingEveryProblemType()
+    {
+        var document = await DocumentAsync();
+        var codes = Schema(document, "ProblemCode")["enum"]!.AsArray().Select(c => c!.GetValue<string>()).ToHashSet();
+        var served = (await _client.GetFromJsonAsync<JsonArray>("/problems", TestContext.Current.CancellationToken))!
+            .Select(t => t!["code"]!.GetValue<string>()).ToHashSet();
+
+        Assert.Equal(served, codes);
+        Assert.Contains("code", Schema(document, "Problem")["required"]!.AsArray().Select(r => r!.GetValue<string>()));
+        foreach (var (id, operation) in Operations(document))
+        {
+            foreach (var (status, response) in operation["responses"]!.AsObject())
+            {
+                if (status[0] is '4' or '5' && !(id == "GetReadiness" && status == "503"))
+                {
+                    Assert.True(Ref(response!["content"]?["application/problem+json"]) == "#/components/schemas/Problem", $"{id} {status}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task BoundsAndEnumsOfParametersAndOptionsAreDocumented()
+    {
+        var document = await DocumentAsync();
+        var operations = Operations(document);
+        JsonNode Parameter(string operation, string name) =>
+            operations[operation]["parameters"]!.AsArray().Single(p => p!["name"]!.GetValue<string>() == name)!["schema"]!;
+        var options = Schema(document, "BatchOptionsRequest")["properties"]!;
+
+        Assert.Equal((1, 1000), (Parameter("GetBatch", "limit")["minimum"]!.GetValue<int>(), Parameter("GetBatch", "limit")["maximum"]!.GetValue<int>()));
+        Assert.Equal((1, 100), (Parameter("ListBatches", "limit")["minimum"]!.GetValue<int>(), Parameter("ListBatches", "limit")["maximum"]!.GetValue<int>()));
+        Assert.Equal(257, Parameter("CreateBatch", "Idempotency-Key")["maxLength"]!.GetValue<int>());
+        Assert.Equal((1, 256), (options["concurrency"]!["minimum"]!.GetValue<int>(), options["concurrency"]!["maximum"]!.GetValue<int>()));
+        Assert.Equal(10, options["maxAttempts"]!["maximum"]!.GetValue<int>());
+        Assert.Equal(["GET", "HEAD"], options["method"]!["enum"]!.AsArray().Select(m => m!.GetValue<string>()));
+        var secret = Schema(document, "CallbackRequest")["properties"]!["secret"]!;
+        Assert.Equal((16, 256), (secret["minLength"]!.GetValue<int>(), secret["maxLength"]!.GetValue<int>()));
+    }
+
+    [Fact]
+    public async Task ResponseHeadersHealthAndTheCallbackAreDocumented()
+    {
+        var operations = Operations(await DocumentAsync());
+        var create = operations["CreateBatch"];
+
+        Assert.True(create["responses"]!["202"]!["headers"]!["Location"]!["required"]!.GetValue<bool>());
+        Assert.NotNull(create["responses"]!["202"]!["headers"]!["Idempotent-Replayed"]);
+        Assert.NotNull(create["responses"]!["200"]!["headers"]!["Preference-Applied"]);
+        Assert.NotNull(create["responses"]!["429"]!["headers"]!["Retry-After"]);
+        Assert.NotNull(create["responses"]!["503"]!["headers"]!["Retry-After"]);
+        Assert.NotNull(create["callbacks"]!["batchEnded"]!["{$request.body#/callback/url}"]!["post"]);
+        Assert.Contains("GetLiveness", operations.Keys);
+        Assert.NotNull(operations["GetReadiness"]["responses"]!["503"]);
     }
 
     [Theory]

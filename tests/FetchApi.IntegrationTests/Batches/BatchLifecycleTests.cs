@@ -42,7 +42,7 @@ public sealed class BatchLifecycleTests() : ServiceWithUpstream
 
         var first = await Client.GetJsonAsync($"/batches/{id}?limit=10");
         Assert.Equal(10, first["results"]!.AsArray().Count);
-        Assert.Equal($"/batches/{id}?offset=10&limit=10", first["next"]!.GetValue<string>());
+        Assert.Equal($"/batches/{id}?after=9&limit=10", first["next"]!.GetValue<string>());
 
         var second = await Client.GetJsonAsync(first["next"]!.GetValue<string>());
         var third = await Client.GetJsonAsync(second["next"]!.GetValue<string>());

@@ -158,7 +158,7 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
         var afterExpiry = await b.Claims.ClaimAsync(10, now + TimeSpan.FromSeconds(31), () => Unwritten.None, Ct);
         await a.Sink.WriteAsync([Fetched(id, 0)], [], now, Ct);
         await b.Sink.WriteAsync([Fetched(id, 1)], [], now, Ct);
-        var page = await a.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
+        var page = await a.Queries.GetPageAsync(id, null, null, -1, 10, Ct);
 
         Assert.Equal(0, Count(beforeExpiry));
         Assert.Equal((2, 2), (Count(afterExpiry), afterExpiry.TakenOver));

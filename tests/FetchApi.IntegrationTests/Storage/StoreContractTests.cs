@@ -123,7 +123,7 @@ public abstract class StoreContractTests : IAsyncLifetime
     {
         var id = await CreateAsync(5);
 
-        var page = await Store.Queries.GetPageAsync(id, null, null, 0, 100, Ct);
+        var page = await Store.Queries.GetPageAsync(id, null, null, -1, 100, Ct);
 
         Assert.NotNull(page);
         Assert.Equal(BatchStatus.Queued, page.Summary.Status);
@@ -131,7 +131,7 @@ public abstract class StoreContractTests : IAsyncLifetime
         Assert.Equal(T0, page.Summary.CreatedAt);
         Assert.Equal([0, 1, 2, 3, 4], page.Slots.Select(s => s.Index));
         Assert.All(page.Slots, s => Assert.Equal(SlotState.Pending, s.State));
-        Assert.Equal(5, page.MatchingSlots);
+        Assert.False(page.More);
     }
 
     [Fact]
@@ -155,13 +155,18 @@ public abstract class StoreContractTests : IAsyncLifetime
         await ClaimAllAsync();
         await WriteAsync(Fetched(id, 1), Failed(id, 3), Fetched(id, 5));
 
-        var failed = await Store.Queries.GetPageAsync(id, null, SlotState.Failed, 0, 100, Ct);
+        var failed = await Store.Queries.GetPageAsync(id, null, SlotState.Failed, -1, 100, Ct);
         var pending = await Store.Queries.GetPageAsync(id, null, SlotState.Pending, 2, 3, Ct);
+        var lastPending = await Store.Queries.GetPageAsync(id, null, SlotState.Pending, 7, 3, Ct);
 
         Assert.Equal([3], failed!.Slots.Select(s => s.Index));
         Assert.Equal(FetchErrorCode.ConnectionRefused, failed.Slots[0].Error!.Code);
+        Assert.False(failed.More);
+        // After index 2: the pending slots 4, 6, 7 (3 and 5 are final), and more follow.
         Assert.Equal([4, 6, 7], pending!.Slots.Select(s => s.Index));
-        Assert.Equal(7, pending.MatchingSlots);
+        Assert.True(pending.More);
+        Assert.Equal([8, 9], lastPending!.Slots.Select(s => s.Index));
+        Assert.False(lastPending.More);
     }
 
     [Fact]
@@ -185,7 +190,7 @@ public abstract class StoreContractTests : IAsyncLifetime
         var first = await Store.Sink.WriteAsync([Fetched(id, 0)], [new BatchStarted(id, T0)], DateTimeOffset.UtcNow, Ct);
         var running = await Store.Queries.GetSummaryAsync(id, null, Ct);
         var last = await WriteAsync(Fetched(id, 1, status: 404), Failed(id, 2));
-        var done = await Store.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
+        var done = await Store.Queries.GetPageAsync(id, null, null, -1, 10, Ct);
 
         Assert.Equal([id], first.Touched);
         Assert.Empty(first.Completed);
@@ -204,7 +209,7 @@ public abstract class StoreContractTests : IAsyncLifetime
         await WriteAsync(Fetched(id, 0));
 
         await WriteAsync(Failed(id, 0));
-        var page = await Store.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
+        var page = await Store.Queries.GetPageAsync(id, null, null, -1, 10, Ct);
 
         Assert.Equal(SlotState.Fetched, page!.Slots[0].State);
         Assert.Equal(new BatchCounts(2, 1, 1, 0, 0), page.Summary.Counts);
@@ -236,7 +241,7 @@ public abstract class StoreContractTests : IAsyncLifetime
         var (outcome, summary) = await Store.Commands.CancelAsync(id, null, DateTimeOffset.UtcNow, Ct);
         await WriteAsync(Fetched(id, 1));
         var again = await Store.Commands.CancelAsync(id, null, DateTimeOffset.UtcNow, Ct);
-        var page = await Store.Queries.GetPageAsync(id, null, null, 0, 10, Ct);
+        var page = await Store.Queries.GetPageAsync(id, null, null, -1, 10, Ct);
         var events = await Store.Queries.GetFinalSlotsAsync(id, null, 0, 10, Ct);
 
         Assert.Equal(CancelOutcome.Cancelled, outcome);
@@ -262,7 +267,7 @@ public abstract class StoreContractTests : IAsyncLifetime
         var id = await CreateAsync(3);
 
         Assert.True(await Store.Commands.DeleteAsync(id, null, Ct));
-        Assert.Null(await Store.Queries.GetPageAsync(id, null, null, 0, 10, Ct));
+        Assert.Null(await Store.Queries.GetPageAsync(id, null, null, -1, 10, Ct));
         Assert.False(await Store.Commands.DeleteAsync(id, null, Ct));
     }
 

@@ -28,6 +28,8 @@ public sealed class UpstreamServer : IAsyncDisposable
     public Uri BaseAddress { get; private set; } = null!;
 
     /// <summary>Requests received so far, all routes.</summary>
+    readonly ConcurrentDictionary<string, TaskCompletionSource> _gates = new();
+
     public int Requests => Volatile.Read(ref _requests);
 
     /// <summary>The URL of <paramref name="pathAndQuery"/> on this server.</summary>
@@ -212,6 +214,13 @@ public sealed class UpstreamServer : IAsyncDisposable
             return failed ? Results.StatusCode(500) : Results.NoContent();
         });
 
+        // Answers once the test opens the gate (Open), so that a test decides when a slot becomes final.
+        app.MapGet("/gate/{key}", async (string key, CancellationToken ct) =>
+        {
+            await Gate(key).Task.WaitAsync(ct);
+            return Results.Text("opened", "text/plain");
+        });
+
         // Never answers.
         app.MapGet("/hang", async (CancellationToken ct) =>
         {
@@ -228,6 +237,11 @@ public sealed class UpstreamServer : IAsyncDisposable
             await response.Body.WriteAsync(chunk.AsMemory(0, Math.Min(left, chunk.Length)));
         }
     }
+
+    TaskCompletionSource Gate(string key) => _gates.GetOrAdd(key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>Lets every request to <c>/gate/{key}</c> (waiting or to come) answer.</summary>
+    public void Open(string key) => Gate(key).TrySetResult();
 
     void Hit(string key) => _hits.GetOrAdd(key, _ => new ConcurrentQueue<DateTimeOffset>()).Enqueue(DateTimeOffset.UtcNow);
 

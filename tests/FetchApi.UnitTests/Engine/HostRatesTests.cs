@@ -1,0 +1,120 @@
+using FetchApi.Engine.Politeness;
+
+namespace FetchApi.UnitTests.Engine;
+
+/// <summary>Per-host request rates: reservations at a fixed clock, no sleeping.</summary>
+public sealed class HostRatesTests
+{
+    static readonly DateTimeOffset T0 = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+
+    static TimeSpan Seconds(double s) => TimeSpan.FromSeconds(s);
+
+    [Fact]
+    public void WithoutARateNothingWaits()
+    {
+        var rates = new HostRates();
+
+        Assert.All(Enumerable.Range(0, 100), _ => Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 0, T0)));
+    }
+
+    [Fact]
+    public void RequestsArrivingTogetherAreSpacedOneIntervalApart()
+    {
+        var rates = new HostRates();
+
+        var waits = Enumerable.Range(0, 4).Select(_ => rates.Reserve("a:80", 2, T0)).ToList();
+
+        Assert.Equal([Seconds(0), Seconds(0.5), Seconds(1), Seconds(1.5)], waits);
+        Assert.Equal(T0 + Seconds(2), rates.NextFree("a:80", T0));
+    }
+
+    [Fact]
+    public void ARequestAfterAQuietSpellStartsAtOnceAndNoBurstBuildsUp()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0);
+
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 1, T0 + Seconds(10)));
+        Assert.Equal(Seconds(1), rates.Reserve("a:80", 1, T0 + Seconds(10)));
+    }
+
+    [Fact]
+    public void HostsHaveTheirOwnBuckets()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0);
+
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("b:80", 1, T0));
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:443", 1, T0));
+        Assert.Equal(T0, rates.NextFree("c:80", T0));
+    }
+
+    [Fact]
+    public void WhileTwoBatchesShareAHostTheStricterRateHoldsForBoth()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 2, T0);           // the strict batch: one request per 0.5 s
+
+        var loose = rates.Reserve("a:80", 100, T0); // the loose batch gets the strict spacing too
+
+        Assert.Equal(Seconds(0.5), loose);
+    }
+
+    [Fact]
+    public void TheLooserRateReturnsOnceTheStrictBatchHasBeenQuietForTheShareWindow()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0);
+        var later = T0 + HostRates.ShareWindow + Seconds(1);
+
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 10, later));
+        Assert.Equal(Seconds(0.1), rates.Reserve("a:80", 10, later));
+    }
+
+    [Fact]
+    public void AStrictRateKeepsHoldingWhileItsBatchKeepsAsking()
+    {
+        var rates = new HostRates();
+        var starts = new List<DateTimeOffset>();
+        for (var t = 0.0; t < 10; t += 1)
+        {
+            var strict = T0 + Seconds(t);
+            var loose = T0 + Seconds(t + 0.5);
+            starts.Add(strict + rates.Reserve("a:80", 1, strict));
+            starts.Add(loose + rates.Reserve("a:80", 50, loose));
+        }
+
+        Assert.All(starts.Zip(starts.Skip(1)), pair => Assert.Equal(Seconds(1), pair.Second - pair.First));
+    }
+
+    [Fact]
+    public void NoOneSecondWindowHoldsMoreThanTheRatePlusOne()
+    {
+        var rates = new HostRates();
+        var random = new Random(7);
+        var starts = new List<DateTimeOffset>();
+        var now = T0;
+        for (var i = 0; i < 500; i++)
+        {
+            now += TimeSpan.FromMilliseconds(random.Next(0, 120));
+            starts.Add(now + rates.Reserve("a:80", 5, now));
+        }
+
+        starts.Sort();
+        var busiest = starts.Max(s => starts.Count(o => o >= s && o < s + Seconds(1)));
+        Assert.InRange(busiest, 1, 5 + 1);
+    }
+
+    [Fact]
+    public void IdleHostsAreSweptAway()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0);
+        rates.Reserve("b:80", 1, T0 + Seconds(30));
+
+        rates.Sweep(T0 + Seconds(31));
+
+        Assert.Equal(1, rates.Hosts);
+        Assert.Equal(T0 + Seconds(31), rates.NextFree("b:80", T0 + Seconds(31)));
+    }
+}

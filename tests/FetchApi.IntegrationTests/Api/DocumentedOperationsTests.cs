@@ -28,6 +28,7 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         "GET /batches 200", "GET /batches 400",
         "GET /batches/{id} 200", "GET /batches/{id} 400", "GET /batches/{id} 404",
         "GET /batches/{id}/events 200", "GET /batches/{id}/events 204", "GET /batches/{id}/events 400", "GET /batches/{id}/events 404",
+        "GET /batches/{id}/results 200", "GET /batches/{id}/results 400", "GET /batches/{id}/results 404",
         "POST /batches/{id}/cancel 200", "POST /batches/{id}/cancel 404", "POST /batches/{id}/cancel 409",
         "DELETE /batches/{id} 204", "DELETE /batches/{id} 404",
         "GET /health/live 200", "GET /health/ready 200",
@@ -79,6 +80,7 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
 
         var done = await CreateBatchAsync();
         await ReadBatchAsync(done);
+        await ExportResultsAsync(done, operations);
         await StreamEventsAsync(done, operations);
         await ListBatchesAsync();
         await CancelAndDeleteAsync(done);
@@ -108,7 +110,7 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
             var text = await response.Content.ReadAsStringAsync(Ct);
             Assert.True(response.StatusCode == expected,
                 $"{request.Method} {request.RequestUri}: expected {(int)expected}, got {(int)response.StatusCode}: {text}");
-            return text.Length > 0 && response.Content.Headers.ContentType?.MediaType?.Contains("json", StringComparison.Ordinal) == true
+            return text.Length > 0 && response.Content.Headers.ContentType?.MediaType is "application/json" or "application/problem+json"
                 ? JsonNode.Parse(text)
                 : null;
         }
@@ -156,6 +158,20 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         await ExpectAsync(HttpMethod.Get, $"/batches/{id}?state=failed&limit=10", HttpStatusCode.OK);
         await ExpectAsync(HttpMethod.Get, $"/batches/{id}?limit=many", HttpStatusCode.BadRequest);
         await ExpectAsync(HttpMethod.Get, $"/batches/{Guid.CreateVersion7()}", HttpStatusCode.NotFound);
+    }
+
+    /// <summary>GET /batches/{id}/results, where documented: every slot as one stream, a bad filter, an unknown batch.</summary>
+    async Task ExportResultsAsync(Guid id, IReadOnlyDictionary<string, IReadOnlyList<string>> operations)
+    {
+        if (!operations.ContainsKey("GET /batches/{id}/results"))
+        {
+            return;
+        }
+
+        await ExpectAsync(HttpMethod.Get, $"/batches/{id}/results", HttpStatusCode.OK);
+        await ExpectAsync(HttpMethod.Get, $"/batches/{id}/results?state=fetched", HttpStatusCode.OK);
+        await ExpectAsync(HttpMethod.Get, $"/batches/{id}/results?state=finished", HttpStatusCode.BadRequest);
+        await ExpectAsync(HttpMethod.Get, $"/batches/{Guid.CreateVersion7()}/results", HttpStatusCode.NotFound);
     }
 
     /// <summary>GET /batches/{id}/events: the whole stream of an ended batch, a reconnect after its end, a bad Last-Event-ID, an unknown batch.</summary>

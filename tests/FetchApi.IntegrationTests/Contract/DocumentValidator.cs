@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -26,7 +27,7 @@ public sealed record Verdict(string? Operation, string? Response, IReadOnlyList<
 /// <summary>
 /// Checks responses against an OpenAPI 3.0 document: the path and method must be a documented operation (HEAD counts
 /// as GET without a body), the status a documented response of it, the Content-Type one of that response's media
-/// types, a JSON body valid under the media type's schema, and every required response header present and valid.
+/// types, a JSON body (or each line of an NDJSON body) valid under the media type's schema, and every required response header present and valid.
 /// An operation that requires credentials must not succeed without them.
 /// </summary>
 public sealed class DocumentValidator
@@ -160,25 +161,45 @@ public sealed class DocumentValidator
             return;
         }
 
-        if (exchange.Body is not { } body || media["schema"] is not { } schema || !IsJson(mediaType))
+        if (exchange.Body is not { } body || media["schema"] is not { } schema)
         {
             return;
         }
 
-        if (body.Length == 0)
+        if (IsJson(mediaType))
         {
-            violations.Add($"the {mediaType} body is empty");
-            return;
-        }
+            if (body.Length == 0)
+            {
+                violations.Add($"the {mediaType} body is empty");
+                return;
+            }
 
+            CheckJson(schema, body, $"the {mediaType} body", "", violations);
+        }
+        else if (IsJsonLines(mediaType))
+        {
+            // One JSON value per line, each described by the schema.
+            var lines = Encoding.UTF8.GetString(body.Span).Split('\n');
+            for (var i = 0; i < lines.Length; i++)
+            {
+                if (lines[i].Trim().Length > 0)
+                {
+                    CheckJson(schema, Encoding.UTF8.GetBytes(lines[i]), $"line {i + 1}", $"line {i + 1}: ", violations);
+                }
+            }
+        }
+    }
+
+    void CheckJson(JsonNode schema, ReadOnlyMemory<byte> json, string what, string prefix, List<string> violations)
+    {
         try
         {
-            using var json = JsonDocument.Parse(body);
-            violations.AddRange(_schemas.Validate(schema, json.RootElement));
+            using var document = JsonDocument.Parse(json);
+            violations.AddRange(_schemas.Validate(schema, document.RootElement).Select(v => prefix + v));
         }
         catch (JsonException ex)
         {
-            violations.Add($"the {mediaType} body is not JSON: {ex.Message}");
+            violations.Add($"{what} is not JSON: {ex.Message}");
         }
     }
 
@@ -193,6 +214,8 @@ public sealed class DocumentValidator
     }
 
     static bool IsJson(string mediaType) => mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal);
+
+    static bool IsJsonLines(string mediaType) => mediaType is "application/x-ndjson" or "application/jsonl" or "application/jsonlines";
 
     static string[] Segments(string path) => path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
 

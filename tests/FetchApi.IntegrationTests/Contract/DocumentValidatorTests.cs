@@ -34,6 +34,9 @@ public sealed class DocumentValidatorTests
               },
               "delete": { "security": [{ "Bearer": [] }], "responses": { "204": { "description": "No Content" } } }
             },
+            "/things/{id}/lines": {
+              "get": { "responses": { "200": { "description": "OK", "content": { "application/x-ndjson": { "schema": { "$ref": "#/components/schemas/Thing" } } } } } }
+            },
             "/things/{id}/events": {
               "get": { "responses": { "200": { "description": "OK", "content": { "text/event-stream": { "schema": { "type": "string" } } } } } }
             }
@@ -174,6 +177,13 @@ public sealed class DocumentValidatorTests
     }
 
     [Fact]
+    public void EachLineOfAnNdjsonBodyIsCheckedAgainstTheSchema()
+    {
+        Assert.Empty(Check("GET", $"/things/{Id}/lines", 200, "application/x-ndjson", Good + "\n" + Good + "\n").Violations);
+        AssertOneViolation(Check("GET", $"/things/{Id}/lines", 200, "application/x-ndjson", Good + "\n{\"kind\":\"small\"}\n"), "line 2: (body): required");
+    }
+
+    [Fact]
     public void AnEventStreamIsCheckedForItsContentTypeOnly()
     {
         Assert.Empty(Check("GET", $"/things/{Id}/events", 200, "text/event-stream", null).Violations);
@@ -185,6 +195,6 @@ public sealed class DocumentValidatorTests
     {
         Assert.Equal(["201", "400"], Validator.Operations["POST /things"]);
         Assert.Equal(["200", "default"], Validator.Operations["GET /things/{id}"]);
-        Assert.Equal(4, Validator.Operations.Count);
+        Assert.Equal(5, Validator.Operations.Count);
     }
 }

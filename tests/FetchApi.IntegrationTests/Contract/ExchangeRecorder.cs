@@ -139,7 +139,7 @@ public sealed class RecordExchanges(ExchangeRecorder recorder) : IStartupFilter
 
         await original.StartAsync(context.RequestAborted); // OnStarting callbacks run: the headers are final
         var isHead = HttpMethods.IsHead(context.Request.Method);
-        await recorder.RecordAsync(Snapshot(context, isHead ? null : capture.Buffered));
+        await recorder.RecordAsync(Snapshot(context, isHead ? (ReadOnlyMemory<byte>?)null : capture.Buffered));
         if (capture.Buffered.Length > 0)
         {
             await original.Stream.WriteAsync(capture.Buffered, context.RequestAborted);

@@ -3,11 +3,13 @@
 #
 #   scripts/fetch-batch.sh [options] [FILE]      URLs one per line from FILE, or from stdin; blank lines and #comments skipped
 #
+#   --check             fetch nothing: print each URL's verdict (allowed, blocked, invalid), reason and normalized form
+#   --resolve           with --check: also resolve host names (DNS only) and judge every address
 #   --concurrency N     fetches of this batch in flight at once (server default 20)
 #   --max-attempts N    attempts per URL (server default 3)
 #   --timeout S         seconds per attempt (server default 10)
 #   --include-body      return textual bodies in response.body
-#   --fail-on-error     exit 1 when any slot failed or was cancelled
+#   --fail-on-error     exit 1 when any slot failed or was cancelled (with --check: any URL blocked or invalid)
 #   -q, --quiet         no progress bar
 #
 # Environment: FETCHAPI_URL (default http://localhost:5000), FETCHAPI_KEY (sent as a bearer token when set).
@@ -19,6 +21,8 @@ base=${base%/}
 options='{}'
 fail_on_error=false
 quiet=false
+check=false
+resolve=false
 input=-
 
 die() { echo "fetch-batch: $*" >&2; exit 2; }
@@ -30,8 +34,10 @@ while [[ $# -gt 0 ]]; do
         --timeout) options=$(jq -c --argjson v "$2" '.timeoutSeconds = $v' <<<"$options") || die "--timeout needs a number"; shift 2 ;;
         --include-body) options=$(jq -c '.includeBody = true' <<<"$options"); shift ;;
         --fail-on-error) fail_on_error=true; shift ;;
+        --check) check=true; shift ;;
+        --resolve) resolve=true; shift ;;
         -q|--quiet) quiet=true; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) input=$1; shift ;;
     esac
@@ -77,6 +83,19 @@ cat -- "$input" \
     >"$tmp/request.json"
 total=$(jq '.urls | length' "$tmp/request.json")
 [[ $total -gt 0 ]] || die "no URLs given"
+
+# --check: one verdict per URL from POST /urls/check; nothing is fetched or stored.
+if $check; then
+    jq --argjson resolve "$resolve" '{urls, resolve: $resolve}' "$tmp/request.json" >"$tmp/check.json"
+    report=$(request POST /urls/check "$tmp/check.json")
+    jq -c '.results[]' <<<"$report"
+    read -r allowed blocked invalid duplicates < <(jq -r '.counts | [.allowed, .blocked, .invalid, .duplicates] | @tsv' <<<"$report")
+    $quiet || echo "allowed $allowed  blocked $blocked  invalid $invalid  duplicates $duplicates" >&2
+    if $fail_on_error && [[ $((blocked + invalid)) -gt 0 ]]; then
+        exit 1
+    fi
+    exit 0
+fi
 
 id=$(request POST /batches "$tmp/request.json" | jq -r .id)
 

@@ -6,6 +6,7 @@ using FetchApi.Http;
 using FetchApi.Security;
 using FetchApi.Storage;
 using FetchApi.Telemetry;
+using FetchApi.Urls;
 
 if (HealthProbe.IsRequested(args))
 {
@@ -22,6 +23,7 @@ builder.AddFetchApiKeys();         // Authorization: Bearer <key>; batches belon
 builder.AddFetchEngine();          // scheduler, fetcher with its Polly pipeline, result writer
 builder.AddFetchCallbacks();       // signed callbacks when a batch ends
 builder.AddFetchBatches();         // batch service, limits, validators, JSON contract
+builder.AddFetchUrls();            // POST /urls/check: verdicts without fetching (the batch's URL rules, address policy)
 builder.AddFetchRateLimiting();    // per-client limits, 429 + Retry-After
 builder.AddFetchHealthChecks();    // /health/live, /health/ready
 builder.AddFetchOpenApi();         // Swashbuckle, Swagger UI at /swagger
@@ -35,6 +37,7 @@ app.UseFetchApiKeys();
 app.UseRateLimiter();
 app.UseFetchOpenApi();
 app.MapBatches();
+app.MapUrls();
 app.MapFetchHealthChecks();
 app.MapFetchMetrics();
 

@@ -33,6 +33,8 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
             ["Engine:RetryBaseDelay"] = "00:00:00.050",
             ["RateLimiting:CreatePerSecond"] = "1000",
             ["RateLimiting:CreateBurst"] = "1000",
+            ["RateLimiting:CheckPerSecond"] = "1000",
+            ["RateLimiting:CheckBurst"] = "1000",
             ["RateLimiting:ApiPerSecond"] = "10000",
             ["RateLimiting:ApiBurst"] = "10000",
             ["Logging:LogLevel:Default"] = "Warning",

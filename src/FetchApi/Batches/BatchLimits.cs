@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using FetchApi.Urls;
 
 namespace FetchApi.Batches;
 
@@ -31,4 +32,7 @@ public sealed class BatchLimits
 
     /// <summary>Longest quiet time on an event stream before a keep-alive comment is sent.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")] public TimeSpan EventsKeepAlive { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The URL limits, as <c>POST /urls/check</c> applies them too.</summary>
+    public UrlLimits UrlLimits() => new() { MaxUrls = MaxUrlsPerBatch, MaxUrlLength = MaxUrlLength };
 }

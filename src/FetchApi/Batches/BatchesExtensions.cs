@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using FetchApi.Http;
+using FetchApi.Urls;
 using FluentValidation;
 
 namespace FetchApi.Batches;
@@ -12,6 +13,12 @@ public static class BatchesExtensions
         builder.Services.AddValidatedOptions<BatchLimits>(BatchLimits.Section);
         builder.Services.AddOptions<RequestLimits>().Configure<Microsoft.Extensions.Options.IOptions<BatchLimits>>(
             (request, batches) => request.MaxBodyBytes = batches.Value.MaxRequestBodyBytes);
+        // POST /urls/check takes the lists POST /batches takes.
+        builder.Services.AddOptions<UrlLimits>().Configure<Microsoft.Extensions.Options.IOptions<BatchLimits>>((urls, batches) =>
+        {
+            var limits = batches.Value.UrlLimits();
+            (urls.MaxUrls, urls.MaxUrlLength) = (limits.MaxUrls, limits.MaxUrlLength);
+        });
         builder.Services.AddSingleton<BatchService>();
         builder.Services.AddBatchesOpenApi();
         builder.Services.AddSingleton(new TagDescription("Batches",

@@ -1,4 +1,5 @@
 using System.Buffers;
+using FetchApi.Urls;
 using FluentValidation;
 using FluentValidation.Results;
 using Microsoft.Extensions.Options;
@@ -11,12 +12,8 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
     public CreateBatchValidator(IOptions<BatchLimits> options)
     {
         var limits = options.Value;
-        RuleFor(r => r.Urls)
-            .Cascade(CascadeMode.Stop)
-            .NotNull().WithMessage("'urls' is required: a list of absolute http or https URLs.")
-            .Must(u => u!.Count > 0).WithMessage("'urls' must hold at least one URL.")
-            .Must(u => u!.Count <= limits.MaxUrlsPerBatch)
-            .WithMessage(r => $"'urls' holds {r.Urls!.Count} URLs; at most {limits.MaxUrlsPerBatch} are allowed per batch.");
+        var urls = limits.UrlLimits();
+        RuleFor(r => r.Urls).UrlList(urls, "per batch");
 
         RuleForEach(r => r.Urls)
             .Custom((url, context) =>
@@ -26,7 +23,7 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
                     context.AddFailure(problem);
                 }
             })
-            .When(r => r.Urls is { Count: > 0 } urls && urls.Count <= limits.MaxUrlsPerBatch);
+            .When(r => urls.Admits(r.Urls));
 
         RuleFor(r => r.Options!).SetValidator(new BatchOptionsValidator(limits)).When(r => r.Options is not null);
 
@@ -119,47 +116,5 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
         return value.Any(c => c is '\r' or '\n' or '\0' || (char.IsControl(c) && c != '\t'))
             ? "must not contain CR, LF, NUL or other control characters."
             : null;
-    }
-}
-
-/// <summary>What makes a URL fetchable by us, checked before anything is stored.</summary>
-public static class UrlRules
-{
-    public static string? Problem(string? url, int maxLength)
-    {
-        if (string.IsNullOrWhiteSpace(url))
-        {
-            return "must be an absolute http or https URL; it is empty.";
-        }
-
-        if (url.Length > maxLength)
-        {
-            return $"is {url.Length} characters long; at most {maxLength} are allowed.";
-        }
-
-        if (url.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
-        {
-            return "must not contain spaces or control characters (CR, LF, NUL, ...); percent-encode them.";
-        }
-
-        if (!url.Contains("://", StringComparison.Ordinal) || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
-        {
-            return "is not an absolute URL (expected http://host/... or https://host/...), or its host or port is invalid.";
-        }
-
-        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-        {
-            return $"has scheme '{uri.Scheme}'; only http and https are fetched.";
-        }
-
-        var authorityStart = url.IndexOf("://", StringComparison.Ordinal) + 3;
-        var authorityEnd = url.IndexOfAny(['/', '?', '#'], authorityStart);
-        var authority = url.AsSpan(authorityStart, (authorityEnd < 0 ? url.Length : authorityEnd) - authorityStart);
-        if (uri.UserInfo.Length > 0 || authority.Contains('@'))
-        {
-            return "must not contain user-info (user:password@); send credentials in options.headers instead.";
-        }
-
-        return string.IsNullOrEmpty(uri.Host) ? "has no host." : null;
     }
 }

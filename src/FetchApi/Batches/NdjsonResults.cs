@@ -55,6 +55,9 @@ public sealed class NdjsonResults(IBatchQueries queries, Guid id, string? owner,
         }
     }
 
+    // Documented as a Stream (type string, format binary), like the event stream: generated clients then hand the caller
+    // the open response to read line by line (NSwag: FileResponse). With the SlotResult schema NSwag reads the whole body
+    // as one SlotResult, which fails at the second line. The description says what each line holds.
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(SlotResult), [MediaType]));
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(Stream), [MediaType]));
 }

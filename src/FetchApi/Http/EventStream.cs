@@ -88,6 +88,8 @@ public sealed class EventStreamResult(IAsyncEnumerable<StreamEvent> events, Time
         await response.Body.FlushAsync(cancellationToken);
     }
 
+    // Documented as a Stream (type string, format binary): generated clients then hand the caller the open response stream
+    // (NSwag: FileResponse), where a plain string schema makes NSwag read the whole body as a JSON string, which fails.
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(string), [MediaType]));
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(Stream), [MediaType]));
 }

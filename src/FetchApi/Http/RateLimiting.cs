@@ -10,6 +10,8 @@ public static class RatePolicies
 {
     /// <summary><c>POST /batches</c>: each one can start thousands of fetches.</summary>
     public const string Create = "create";
+    /// <summary><c>POST /urls/check</c>: up to a batch of URLs judged, and with <c>resolve</c> as many DNS lookups.</summary>
+    public const string Check = "check";
     /// <summary>Every other API request.</summary>
     public const string Api = "api";
 }
@@ -27,6 +29,11 @@ public static class RateLimitingExtensions
             {
                 var o = context.RequestServices.GetRequiredService<IOptions<RateLimitingOptions>>().Value;
                 return Bucket(context, o.CreatePerSecond, o.CreateBurst);
+            });
+            limiter.AddPolicy(RatePolicies.Check, context =>
+            {
+                var o = context.RequestServices.GetRequiredService<IOptions<RateLimitingOptions>>().Value;
+                return Bucket(context, o.CheckPerSecond, o.CheckBurst);
             });
             limiter.AddPolicy(RatePolicies.Api, context =>
             {

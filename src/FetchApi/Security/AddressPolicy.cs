@@ -36,6 +36,23 @@ public enum HostVerdict
 /// <param name="Reason">Why the address is refused, e.g. <c>in 127.0.0.0/8 (loopback)</c>.</param>
 public sealed record HostDecision(HostVerdict Verdict, string Host, IPAddress? Address, string? Reason);
 
+/// <summary>The policy's judgement of one address.</summary>
+/// <param name="Address">The address judged.</param>
+/// <param name="Range">The refused range it is in (<c>in 127.0.0.0/8 (loopback)</c>), opened or not; null when it is in none.</param>
+/// <param name="OpenedBy">The <c>Security:AllowedNetworks</c> range that opens <paramref name="Range"/> anyway.</param>
+public sealed record AddressJudgement(IPAddress Address, string? Range, IPNetwork? OpenedBy)
+{
+    public bool Refused => Range is not null && OpenedBy is null;
+
+    /// <summary>In a refused range that configuration opens.</summary>
+    public bool Opened => Range is not null && OpenedBy is not null;
+
+    /// <summary><c>127.0.0.1 is in 127.0.0.0/8 (loopback)</c>, with <c>, opened by Security:AllowedNetworks (127.0.0.0/8)</c> when opened.</summary>
+    public override string ToString() => Range is null
+        ? $"{Address} is in no refused range"
+        : OpenedBy is { } opened ? $"{Address} is {Range}, opened by Security:AllowedNetworks ({opened})" : $"{Address} is {Range}";
+}
+
 /// <summary>
 /// Decides which addresses the engine may connect to, and connects only to addresses it checked:
 /// the host is resolved once, every address is checked, and the socket connects to those same addresses,
@@ -101,15 +118,33 @@ public sealed class AddressPolicy
     public bool IsAllowed(IPAddress address) => RefusalReason(address) is null;
 
     /// <summary>Why <paramref name="address"/> is refused (<c>in 127.0.0.0/8 (loopback)</c>), or null when it is allowed.</summary>
-    public string? RefusalReason(IPAddress address)
+    public string? RefusalReason(IPAddress address) => AllowedBy(address) is null ? RefusalWithoutAllowedNetworks(address) : null;
+
+    /// <summary>
+    /// The policy's judgement of <paramref name="address"/>, for explaining it: the refused range it is in (whether or not
+    /// configuration opens it) and the <c>Security:AllowedNetworks</c> range that opens it.
+    /// </summary>
+    public AddressJudgement Judge(IPAddress address) =>
+        RefusalWithoutAllowedNetworks(address) is { } range ? new(address, range, AllowedBy(address)) : new(address, null, null);
+
+    IPNetwork? AllowedBy(IPAddress address)
+    {
+        var judged = Embedded(address).Address ?? address;
+        foreach (var network in _allowed)
+        {
+            if (network.Contains(address) || network.Contains(judged))
+            {
+                return network;
+            }
+        }
+
+        return null;
+    }
+
+    string? RefusalWithoutAllowedNetworks(IPAddress address)
     {
         var (embedded, form) = Embedded(address);
         var judged = embedded ?? address;
-        if (_allowed.Any(n => n.Contains(address) || n.Contains(judged)))
-        {
-            return null;
-        }
-
         foreach (var (network, name) in Refused)
         {
             if (network.Contains(judged))

@@ -81,6 +81,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             ["Engine__PerHostConcurrency"] = "256",
             ["RateLimiting__CreatePerSecond"] = "1000",
             ["RateLimiting__CreateBurst"] = "1000",
+            ["RateLimiting__CheckPerSecond"] = "1000",
+            ["RateLimiting__CheckBurst"] = "1000",
             ["RateLimiting__ApiPerSecond"] = "100000",
             ["RateLimiting__ApiBurst"] = "100000",
             ["Logging__LogLevel__Default"] = "Warning",

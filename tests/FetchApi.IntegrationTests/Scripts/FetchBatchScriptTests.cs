@@ -87,6 +87,30 @@ public sealed class FetchBatchScriptTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CheckPrintsOneVerdictPerUrlWithoutFetchingAnything()
+    {
+        RequireTools();
+        await using var service = await ServiceProcess.StartAsync(Path.Combine(_directory, "c.db"));
+        var port = _upstream.BaseAddress.Port;
+        var input = $"{_upstream.Url("/ok")}\n# a comment\nftp://127.0.0.1/file\nHTTP://LOCALHOST:{port}/x/../ok#top\nhttp://[::1]:{port}/\n";
+
+        var (exit, lines, errors) = await RunAsync(service.Client.BaseAddress!, input, null, "--check", "--resolve", "--fail-on-error");
+
+        Assert.Equal(1, exit);
+        Assert.Equal([0, 1, 2, 3], lines.Select(l => l["index"]!.GetValue<int>()));
+        Assert.Equal(["allowed", "invalid", "allowed", "blocked"], lines.Select(l => l["verdict"]!.GetValue<string>()));
+        Assert.Equal($"http://localhost:{port}/ok", lines[2]["normalized"]!.GetValue<string>());
+        Assert.Equal("::1 is in ::1/128 (loopback)", lines[3]["reason"]!.GetValue<string>());
+        Assert.Contains("allowed 2  blocked 1  invalid 1", errors, StringComparison.Ordinal);
+        Assert.Equal(0, _upstream.Requests);
+
+        var (okExit, okLines, _) = await RunAsync(service.Client.BaseAddress!, $"{_upstream.Url("/ok")}\n{_upstream.Url("/ok")}\n", null, "--check", "-q");
+        Assert.Equal(0, okExit);
+        Assert.Equal(0, okLines[1]["duplicateOf"]!.GetValue<int>());
+        Assert.Equal(0, _upstream.Requests);
+    }
+
+    [Fact]
     public async Task ScriptWaitsOutA429AndSendsTheApiKey()
     {
         RequireTools();

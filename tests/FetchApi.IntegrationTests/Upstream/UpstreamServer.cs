@@ -120,6 +120,9 @@ public sealed class UpstreamServer : IAsyncDisposable
         app.MapMethods("/ok", ["GET", "HEAD"], () => Results.Text("hello", "text/plain"));
         // The Host header as sent (HttpRequest.Host would decode punycode back to Unicode).
         app.MapGet("/host", (HttpRequest request) => Results.Text(request.Headers.Host.ToString(), "text/plain"));
+        // The Host header and the request target exactly as received: what the engine really requested.
+        app.MapGet("/target/{**rest}", (HttpContext context) =>
+            Results.Text(context.Request.Headers.Host + context.Features.GetRequiredFeature<IHttpRequestFeature>().RawTarget, "text/plain"));
         app.MapGet("/text", () => Results.Text("<p>héllo wörld</p>", "text/html; charset=utf-8"));
         app.MapGet("/status/{code:int}", (int code) => Results.StatusCode(code));
         app.MapGet("/delay/{ms:int}", async (int ms, CancellationToken ct) =>

@@ -7,6 +7,7 @@ using FetchApi.Http;
 using FetchApi.Security;
 using FetchApi.Storage;
 using FetchApi.Telemetry;
+using FetchApi.Urls;
 using Microsoft.Extensions.Configuration;
 
 namespace FetchApi.UnitTests.Api;
@@ -25,6 +26,7 @@ public sealed class ConfigurationDocsTests
         { typeof(ServerLimitsOptions), ServerLimitsOptions.Section },
         { typeof(CallbackOptions), CallbackOptions.Section },
         { typeof(TelemetryOptions), TelemetryOptions.Section },
+        { typeof(UrlCheckOptions), UrlCheckOptions.Section },
     };
 
     static IEnumerable<PropertyInfo> Settings(Type type) =>

@@ -9,14 +9,15 @@ namespace FetchApi.UnitTests.Architecture;
 /// <summary>
 /// The folders of src/FetchApi (one namespace each) depend on each other in one direction only. Model and Http are
 /// plumbing: they import no feature. Only Storage implements the roles that Batches, Engine and Callbacks declare, and
-/// only Hosting (and Program) may reach Storage.
+/// only Hosting (and Program) may reach Storage. Urls (URL rules, normalisation, the check endpoint) sits below Batches:
+/// Batches uses its rules and hands it its limits, never the other way round.
 /// </summary>
 public sealed class LayeringTests
 {
     static readonly ArchUnitNET.Domain.Architecture Service = new ArchLoader().LoadAssemblies(typeof(Program).Assembly).Build();
 
     static readonly string[] Features =
-        ["FetchApi.Batches", "FetchApi.Callbacks", "FetchApi.Engine", "FetchApi.Hosting", "FetchApi.Security", "FetchApi.Storage"];
+        ["FetchApi.Batches", "FetchApi.Callbacks", "FetchApi.Engine", "FetchApi.Hosting", "FetchApi.Security", "FetchApi.Storage", "FetchApi.Urls"];
 
     [Fact]
     public void FoldersHaveNoDependencyCycle() =>
@@ -45,6 +46,7 @@ public sealed class LayeringTests
     [InlineData("FetchApi.Engine")]
     [InlineData("FetchApi.Callbacks")]
     [InlineData("FetchApi.Security")]
+    [InlineData("FetchApi.Urls")]
     public void OnlyHostingReachesTheStore(string feature) =>
         Types().That().ResideInNamespace(feature).Should().NotDependOnAny(Types().That().ResideInNamespace("FetchApi.Storage")).Check(Service);
 
@@ -53,6 +55,7 @@ public sealed class LayeringTests
     [InlineData("FetchApi.Callbacks")]
     [InlineData("FetchApi.Security")]
     [InlineData("FetchApi.Hosting")]
+    [InlineData("FetchApi.Urls")]
     public void NothingButStorageCallsBatches(string feature) =>
         Types().That().ResideInNamespace(feature).Should().NotDependOnAny(Types().That().ResideInNamespace("FetchApi.Batches")).Check(Service);
 }

@@ -1,11 +1,11 @@
-using FetchApi.Batches;
+using FetchApi.Urls;
 
-namespace FetchApi.UnitTests.Batches;
+namespace FetchApi.UnitTests.Urls;
 
 /// <summary>Which URLs we agree to fetch, and what the refusal tells the client.</summary>
 public sealed class UrlRulesTests
 {
-    static readonly int MaxLength = new BatchLimits().MaxUrlLength;
+    static readonly int MaxLength = new UrlLimits().MaxUrlLength;
 
     [Theory]
     [InlineData("http://example.com/")]

@@ -33,6 +33,7 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         "DELETE /batches/{id} 204", "DELETE /batches/{id} 404",
         "GET /health/live 200", "GET /health/ready 200",
         "GET /problems 200", "GET /problems/{code} 200", "GET /problems/{code} 404",
+        "POST /urls/check 200", "POST /urls/check 400", "POST /urls/check 413", "POST /urls/check 415",
     ];
 
     readonly FetchApiFactory _open = new(new Dictionary<string, string?>
@@ -47,6 +48,8 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         ["Security:ApiKeys:0:Key"] = Key,
         ["RateLimiting:CreatePerSecond"] = "1",
         ["RateLimiting:CreateBurst"] = "1",
+        ["RateLimiting:CheckPerSecond"] = "1",
+        ["RateLimiting:CheckBurst"] = "1",
         ["RateLimiting:ApiPerSecond"] = "1",
         ["RateLimiting:ApiBurst"] = "1",
     });
@@ -85,6 +88,7 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         await ListBatchesAsync();
         await CancelAndDeleteAsync(done);
         await HeadAndOtherReadsAsync(done, operations);
+        await CheckUrlsAsync(operations);
         await UnauthorizedAndRateLimitedAsync(operations);
 
         var seen = _open.Exchanges.Seen.Concat(_keyed.Exchanges.Seen).ToHashSet();
@@ -255,6 +259,23 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         }
     }
 
+    /// <summary>POST /urls/check, where documented: verdicts, a body without urls, a body too large, a body that is not JSON.</summary>
+    async Task CheckUrlsAsync(IReadOnlyDictionary<string, IReadOnlyList<string>> operations)
+    {
+        if (!operations.ContainsKey("POST /urls/check"))
+        {
+            return;
+        }
+
+        static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+        await ExpectAsync(HttpMethod.Post, "/urls/check", HttpStatusCode.OK, Json("""{"urls":["http://127.0.0.1/","ftp://127.0.0.1/","http://127.0.0.1:80/"]}"""));
+        await ExpectAsync(HttpMethod.Post, "/urls/check", HttpStatusCode.BadRequest, Json("{}"));
+        await ExpectAsync(HttpMethod.Post, "/urls/check", HttpStatusCode.RequestEntityTooLarge,
+            Json("""{"urls":["http://127.0.0.1/"]}""" + new string(' ', MaxBodyBytes)));
+        await ExpectAsync(HttpMethod.Post, "/urls/check", HttpStatusCode.UnsupportedMediaType,
+            new StringContent("""{"urls":["http://127.0.0.1/"]}""", Encoding.UTF8, "text/plain"));
+    }
+
     /// <summary>Every operation that documents 401, without a key; every one that documents 429, with a key, until the limit answers.</summary>
     async Task UnauthorizedAndRateLimitedAsync(IReadOnlyDictionary<string, IReadOnlyList<string>> operations)
     {
@@ -286,7 +307,8 @@ public sealed class DocumentedOperationsTests : IAsyncLifetime
         var method = new HttpMethod(operation[..operation.IndexOf(' ', StringComparison.Ordinal)]);
         return new HttpRequestMessage(method, PathOf(operation, id, "not_found"))
         {
-            Content = operation == "POST /batches" ? Batch("/ok") : null,
+            // Every POST but cancel takes a list of URLs.
+            Content = method == HttpMethod.Post && !operation.EndsWith("/cancel", StringComparison.Ordinal) ? Batch("/ok") : null,
         };
     }
 

@@ -176,9 +176,9 @@ public sealed class DocumentValidator
 
             CheckJson(schema, body, $"the {mediaType} body", "", violations);
         }
-        else if (IsJsonLines(mediaType))
+        else if (IsJsonLines(mediaType) && _schemas.TypeOf(schema) != "string")
         {
-            // One JSON value per line, each described by the schema.
+            // One JSON value per line, each described by the schema (a string schema describes the body as a whole).
             var lines = Encoding.UTF8.GetString(body.Span).Split('\n');
             for (var i = 0; i < lines.Length; i++)
             {

@@ -37,6 +37,9 @@ public sealed class DocumentValidatorTests
             "/things/{id}/lines": {
               "get": { "responses": { "200": { "description": "OK", "content": { "application/x-ndjson": { "schema": { "$ref": "#/components/schemas/Thing" } } } } } }
             },
+            "/things/{id}/text": {
+              "get": { "responses": { "200": { "description": "OK", "content": { "application/x-ndjson": { "schema": { "type": "string", "format": "binary" } } } } } }
+            },
             "/things/{id}/events": {
               "get": { "responses": { "200": { "description": "OK", "content": { "text/event-stream": { "schema": { "type": "string" } } } } } }
             }
@@ -181,6 +184,7 @@ public sealed class DocumentValidatorTests
     {
         Assert.Empty(Check("GET", $"/things/{Id}/lines", 200, "application/x-ndjson", Good + "\n" + Good + "\n").Violations);
         AssertOneViolation(Check("GET", $"/things/{Id}/lines", 200, "application/x-ndjson", Good + "\n{\"kind\":\"small\"}\n"), "line 2: (body): required");
+        Assert.Empty(Check("GET", $"/things/{Id}/text", 200, "application/x-ndjson", Good + "\n").Violations);
     }
 
     [Fact]
@@ -195,6 +199,6 @@ public sealed class DocumentValidatorTests
     {
         Assert.Equal(["201", "400"], Validator.Operations["POST /things"]);
         Assert.Equal(["200", "default"], Validator.Operations["GET /things/{id}"]);
-        Assert.Equal(5, Validator.Operations.Count);
+        Assert.Equal(6, Validator.Operations.Count);
     }
 }

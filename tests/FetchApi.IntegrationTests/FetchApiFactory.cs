@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Contract;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 
@@ -6,6 +8,8 @@ namespace FetchApi.IntegrationTests;
 /// <summary>
 /// The service in-process, on its own temporary SQLite file. Loopback is allowed as an outbound network, since the
 /// upstreams the tests start live there; everything else comes from the defaults unless a test overrides it.
+/// Every response it gives is checked against the OpenAPI document it serves (<see cref="Exchanges"/>): a violation
+/// fails the test that sent the request.
 /// </summary>
 public sealed class FetchApiFactory : WebApplicationFactory<Program>
 {
@@ -16,6 +20,7 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
 
     public FetchApiFactory(IDictionary<string, string?>? overrides = null)
     {
+        Exchanges = new ExchangeRecorder(LoadDocumentAsync);
         Directory.CreateDirectory(_directory);
         _settings = new Dictionary<string, string?>
         {
@@ -49,6 +54,16 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
 
     public string DatabasePath => Path.Combine(_directory, "fetchapi.db");
 
+    /// <summary>The check of every exchange against the served OpenAPI document, and what it saw.</summary>
+    public ExchangeRecorder Exchanges { get; }
+
+    async Task<JsonObject> LoadDocumentAsync()
+    {
+        using var client = Server.CreateClient();
+        var text = await client.GetStringAsync(new Uri("/swagger/v1/swagger.json", UriKind.Relative), TestContext.Current.CancellationToken);
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
     protected override IHost CreateHost(IHostBuilder builder)
     {
         // Minimal-API hosts read configuration while building: it must go in here, not in ConfigureWebHost.
@@ -58,6 +73,7 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
         // Requests run in the sending test's execution context, so what the service logs while handling one goes to that
         // test's output even when the factory is a fixture shared by a class of tests.
         builder.ConfigureServices(services => services.Configure<TestServerOptions>(o => o.PreserveExecutionContext = true));
+        builder.ConfigureServices(services => services.AddSingleton<IStartupFilter>(new RecordExchanges(Exchanges)));
         return base.CreateHost(builder);
     }
 
@@ -72,5 +88,8 @@ public sealed class FetchApiFactory : WebApplicationFactory<Program>
         catch (IOException)
         {
         }
+
+        Exchanges.Dispose();
+        Exchanges.ReportUnclaimed();
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Contract;
 
 namespace FetchApi.IntegrationTests.ApiTests;
 
@@ -195,6 +196,7 @@ public sealed class ContractTests() : ServiceWithUpstream(new Dictionary<string,
     [InlineData("text/html")]
     public async Task ErrorsAreProblemJsonWhateverTheClientAccepts(string accept)
     {
+        using var outside = ContractViolations.OutsideTheDocument("PUT /batches is no operation");
         using var wrongMethod = new HttpRequestMessage(HttpMethod.Put, "/batches");
         wrongMethod.Headers.Accept.ParseAdd(accept);
         using var notJson = new HttpRequestMessage(HttpMethod.Post, "/batches") { Content = new StringContent("urls=x", MediaTypeHeaderValue.Parse("text/plain")) };

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using FetchApi.IntegrationTests.Contract;
 using FetchApi.IntegrationTests.Upstream;
 
 // Not FetchApi.IntegrationTests.Api: that name is taken by the Api helper class.
@@ -51,6 +52,7 @@ public sealed class HealthAndProblemsTests(ServiceFixture fixture) : IClassFixtu
     [InlineData("/health/nope")]
     public async Task UnknownRouteReturnsNotFoundProblem(string path)
     {
+        using var outside = ContractViolations.OutsideTheDocument("an unknown route is no operation");
         using var response = await _client.GetAsync(path, TestContext.Current.CancellationToken);
         var problem = await response.ReadProblemAsync(HttpStatusCode.NotFound);
 
@@ -60,6 +62,7 @@ public sealed class HealthAndProblemsTests(ServiceFixture fixture) : IClassFixtu
     [Fact]
     public async Task WrongMethodOnAKnownRouteReturnsMethodNotAllowedProblem()
     {
+        using var outside = ContractViolations.OutsideTheDocument("PUT /batches is no operation");
         using var response = await _client.PutAsync("/batches", null, TestContext.Current.CancellationToken);
         var problem = await response.ReadProblemAsync(HttpStatusCode.MethodNotAllowed);
 

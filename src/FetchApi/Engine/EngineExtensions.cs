@@ -12,7 +12,7 @@ public static class EngineExtensions
         builder.Services.PostConfigure<EngineOptions>(o =>
         {
             o.NodeId = string.IsNullOrWhiteSpace(o.NodeId) ? Model.NodeName.Default : o.NodeId;
-            o.UserAgent = string.IsNullOrWhiteSpace(o.UserAgent) ? Politeness.Politeness.DefaultUserAgent : o.UserAgent.Trim();
+            o.UserAgent = string.IsNullOrWhiteSpace(o.UserAgent) ? Politeness.DefaultUserAgent : o.UserAgent.Trim();
             o.CpuWorkers = o.CpuWorkers == 0 ? Environment.ProcessorCount : o.CpuWorkers;
         });
 
@@ -42,9 +42,9 @@ public static class EngineExtensions
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers(); // no per-request log lines on the hot path
 
-        builder.Services.AddSingleton<Politeness.HostRates>();
-        builder.Services.AddSingleton<Politeness.RobotsCache>();
-        builder.Services.AddSingleton<Politeness.Politeness>();
+        builder.Services.AddSingleton<Rates.HostRates>();
+        builder.Services.AddSingleton<RobotsCache>();
+        builder.Services.AddSingleton<Politeness>();
         builder.Services.AddSingleton<Fetcher>();
         builder.Services.AddSingleton<BatchChanges>();
         // Started and stopped by Hosting/Lifetime, in a stated order: not hosted services of their own.

@@ -44,9 +44,9 @@ public sealed class Fetcher
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
 
-    readonly Politeness.Politeness _politeness;
+    readonly Politeness _politeness;
 
-    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time, Politeness.Politeness politeness)
+    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time, Politeness politeness)
     {
         _client = clients.CreateClient(ClientName);
         _politeness = politeness;

@@ -14,8 +14,8 @@ public sealed record FetchOptions
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
     /// <summary>Most request starts per second to one host for this batch; null: the service's ceiling alone.</summary>
     public double? PerHostRequestsPerSecond { get; init; }
-    /// <summary>Whether robots.txt is obeyed; null (rows stored before it existed): the service default.</summary>
-    public bool? RespectRobotsTxt { get; init; }
+    /// <summary>Whether robots.txt is obeyed (rows stored before it existed: no, as then).</summary>
+    public bool RespectRobotsTxt { get; init; }
     public required bool IncludeBody { get; init; }
     public required long MaxBodyBytes { get; init; }
     public required bool FollowRedirects { get; init; }
@@ -27,7 +27,7 @@ public sealed record FetchOptions
     public BatchOptions AsBatchOptions() => new()
     {
         Concurrency = Concurrency, TimeoutSeconds = TimeoutSeconds, MaxAttempts = MaxAttempts, Method = Method,
-        PerHostRequestsPerSecond = PerHostRequestsPerSecond, RespectRobotsTxt = RespectRobotsTxt ?? false,
+        PerHostRequestsPerSecond = PerHostRequestsPerSecond, RespectRobotsTxt = RespectRobotsTxt,
         IncludeBody = IncludeBody, MaxBodyBytes = MaxBodyBytes, FollowRedirects = FollowRedirects, MaxRedirects = MaxRedirects,
         Extract = Extract,
     };

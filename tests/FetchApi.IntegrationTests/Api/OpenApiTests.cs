@@ -111,7 +111,7 @@ public sealed class OpenApiTests(ServiceFixture fixture) : IClassFixture<Service
     [Theory]
     [InlineData("slot state", "pending", "fetched", "failed", "cancelled")]
     [InlineData("error code", "blocked_address", "dns_failure", "connection_refused", "connection_reset", "timeout", "tls_error",
-        "too_many_redirects", "body_too_large", "protocol_error", "internal_error")]
+        "too_many_redirects", "body_too_large", "protocol_error", "internal_error", "robots_disallowed")]
     public async Task SchemasListEveryValueOfEachSlotEnum(string what, params string[] values)
     {
         AssertSomeSchemaEnumerates(await DocumentAsync(), what, values);

@@ -1,4 +1,4 @@
-using FetchApi.Engine.Politeness;
+using FetchApi.Engine.Rates;
 
 namespace FetchApi.UnitTests.Engine;
 

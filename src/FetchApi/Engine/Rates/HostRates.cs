@@ -1,4 +1,4 @@
-namespace FetchApi.Engine.Politeness;
+namespace FetchApi.Engine.Rates;
 
 /// <summary>
 /// Requests per second per host, as a token bucket holding one token (GCRA: each request start reserves the next

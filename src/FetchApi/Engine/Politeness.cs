@@ -1,9 +1,10 @@
 using System.Reflection;
+using FetchApi.Engine.Rates;
 using FetchApi.Model;
 using FetchApi.Telemetry;
 using Microsoft.Extensions.Options;
 
-namespace FetchApi.Engine.Politeness;
+namespace FetchApi.Engine;
 
 /// <summary>
 /// What every request start asks first: whether robots.txt lets us (when the batch respects it), and when the host's
@@ -40,7 +41,7 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
     public async ValueTask BeforeRequestAsync(Uri uri, FetchOptions fetch, Action<string, TimeSpan>? onPaced, CancellationToken cancellationToken)
     {
         var rate = RateFor(fetch);
-        if (fetch.RespectRobotsTxt ?? _options.RespectRobotsTxtDefault)
+        if (fetch.RespectRobotsTxt)
         {
             var rules = await robots.GetAsync(uri, rate, cancellationToken);
             if (!rules.IsAllowed(uri.PathAndQuery))

@@ -1,8 +1,9 @@
 using System.Buffers;
+using FetchApi.Engine.Rates;
 using FetchApi.Engine.Robots;
 using Microsoft.Extensions.Options;
 
-namespace FetchApi.Engine.Politeness;
+namespace FetchApi.Engine;
 
 /// <summary>
 /// Each origin's robots.txt (scheme, host and port), fetched once and shared by every batch for

@@ -32,6 +32,17 @@ public sealed class UpstreamServer : IAsyncDisposable
 
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>One request as it arrived: path and query, User-Agent, time.</summary>
+    public sealed record Arrival(string PathAndQuery, string UserAgent, DateTimeOffset At);
+
+    readonly ConcurrentQueue<Arrival> _arrivals = new();
+
+    /// <summary>Every request so far, in arrival order.</summary>
+    public IReadOnlyList<Arrival> Arrivals => [.. _arrivals];
+
+    /// <summary>What <c>/robots.txt</c> answers.</summary>
+    public (int Status, string Body) Robots { get; set; } = (404, "");
+
     /// <summary>The URL of <paramref name="pathAndQuery"/> on this server.</summary>
     public string Url(string pathAndQuery) => new Uri(BaseAddress, pathAndQuery).AbsoluteUri;
 
@@ -95,6 +106,8 @@ public sealed class UpstreamServer : IAsyncDisposable
         app.Use(async (context, next) =>
         {
             Interlocked.Increment(ref _requests);
+            _arrivals.Enqueue(new Arrival(context.Request.Path + context.Request.QueryString, context.Request.Headers.UserAgent.ToString(),
+                DateTimeOffset.UtcNow));
             _perUrl.AddOrUpdate(context.Request.Path + context.Request.QueryString, 1, (_, n) => n + 1);
             var group = context.Request.Query["group"].FirstOrDefault();
             Enter("*");
@@ -118,6 +131,11 @@ public sealed class UpstreamServer : IAsyncDisposable
         });
 
         app.MapMethods("/ok", ["GET", "HEAD"], () => Results.Text("hello", "text/plain"));
+        // robots.txt as the test sets it (Robots); 404 until then.
+        app.MapGet("/robots.txt", () => Results.Text(Robots.Body, "text/plain", statusCode: Robots.Status));
+        // Answers 429 without Retry-After the first `n` times for a key, then 200.
+        app.MapGet("/throttle/{key}/{n:int}", (string key, int n) =>
+            _failures.AddOrUpdate("throttle:" + key, 1, (_, c) => c + 1) <= n ? Results.StatusCode(429) : Results.Text("ok"));
         // The Host header as sent (HttpRequest.Host would decode punycode back to Unicode).
         app.MapGet("/host", (HttpRequest request) => Results.Text(request.Headers.Host.ToString(), "text/plain"));
         // The Host header and the request target exactly as received: what the engine really requested.

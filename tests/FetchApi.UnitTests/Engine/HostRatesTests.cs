@@ -141,7 +141,8 @@ public sealed class HostRatesTests
 
         var waits = Enumerable.Range(0, 3).Select(_ => rates.Reserve("a:80", 0, T0)).ToList();
 
-        Assert.Equal([TimeSpan.Zero, HostRates.FirstSlowDown, HostRates.FirstSlowDown * 2], waits);
+        // The pause starts at the push-back; then one spacing between starts.
+        Assert.Equal([HostRates.FirstSlowDown, HostRates.FirstSlowDown * 2, HostRates.FirstSlowDown * 3], waits);
     }
 
     [Fact]

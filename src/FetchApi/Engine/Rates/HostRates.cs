@@ -94,6 +94,9 @@ public sealed class HostRates
             {
                 var doubled = bucket.SlowDown == TimeSpan.Zero ? FirstSlowDown : bucket.SlowDown * 2;
                 bucket.SlowDown = doubled < MaxSlowDown ? doubled : MaxSlowDown;
+                // The pause starts now: the next request to the host waits at least the new spacing.
+                var until = now + bucket.SlowDown;
+                bucket.NextFree = bucket.NextFree > until ? bucket.NextFree : until;
             }
             else if (bucket.SlowDown > TimeSpan.Zero)
             {

@@ -142,6 +142,20 @@ public sealed class ExtractionTests(ExtractionTests.Fixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task TheOpenApiDocumentListsWhatCanBeExtracted()
+    {
+        var document = await Client.GetJsonAsync("/swagger/v1/swagger.json");
+        var schemas = document["components"]!["schemas"]!;
+        string[] Values(JsonNode items) =>
+            Strings((items["$ref"] is { } reference ? schemas[reference.GetValue<string>().Split('/')[^1]]! : items)["enum"]);
+
+        Assert.Equal(["title", "description", "links", "text"], Values(schemas["BatchOptionsRequest"]!["properties"]!["extract"]!["items"]!));
+        Assert.Equal(["title", "description", "links", "text"], Values(schemas["BatchOptions"]!["properties"]!["extract"]!["items"]!));
+        Assert.NotNull(schemas["FetchResponse"]!["properties"]!["extracted"]);
+        Assert.Equal(["title", "description", "links", "text", "error"], schemas["Extracted"]!["properties"]!.AsObject().Select(p => p.Key));
+    }
+
+    [Fact]
     public async Task ExtractWithHeadIsAProblemNamingExtract()
     {
         using var response = await Client.PostTextAsync("/batches",

@@ -27,6 +27,8 @@ public sealed partial class CpuStage : IDisposable
     readonly FetchMetrics _metrics;
     readonly TimeProvider _time;
     readonly ILogger<CpuStage> _logger;
+    readonly Lock _gate = new();
+    Task? _stopping;
     Task _workers = Task.CompletedTask;
     int _busy;
 
@@ -59,8 +61,17 @@ public sealed partial class CpuStage : IDisposable
     /// Takes no more pages and reads those queued, for up to <c>Engine:ShutdownTimeout</c>; what is left then is not
     /// read and writes nothing, so those slots stay pending for the next start.
     /// </summary>
-#pragma warning disable VSTHRD003 // _workers are our own loops, started in Start; no synchronization context here.
-    public async Task StopAsync()
+#pragma warning disable VSTHRD003 // our own tasks (the loops started in Start, the one stop); no synchronization context here.
+    public Task StopAsync()
+    {
+        // The host may stop twice at once (a test server does): one stop, awaited by both.
+        lock (_gate)
+        {
+            return _stopping ??= StopOnceAsync();
+        }
+    }
+
+    async Task StopOnceAsync()
     {
         _queue.Writer.TryComplete();
         if (await Task.WhenAny(_workers, Task.Delay(_options.ShutdownTimeout, _time)) != _workers)

@@ -41,7 +41,19 @@ sealed class CpuThreads : TaskScheduler, IDisposable
 
     public override int MaximumConcurrencyLevel => _threads.Length;
 
-    protected override void QueueTask(Task task) => _tasks.Add(task);
+    protected override void QueueTask(Task task)
+    {
+        try
+        {
+            _tasks.Add(task);
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed: the service has stopped and the stage's loops have ended or were given up on. Whatever still
+            // resumes (a page that outlived the shutdown timeout) finishes on the pool; nothing of it is written any more.
+            ThreadPool.UnsafeQueueUserWorkItem(t => TryExecuteTask(t), task, preferLocal: false);
+        }
+    }
 
     // Never inline onto a caller's thread (a fetch completing a wait, say): only these threads run this work.
     protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => _isStageThread && TryExecuteTask(task);

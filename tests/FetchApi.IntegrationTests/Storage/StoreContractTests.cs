@@ -28,6 +28,15 @@ public sealed class SqliteStoreContractTests : StoreContractTests
         command.CommandText = $"PRAGMA user_version = {version};";
         await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
     }
+
+    protected override async Task RunSqlAsync(string connectionString, string sql)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(connectionString + ";Pooling=False");
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+    }
 }
 
 /// <summary>The PostgreSQL database, held to the same contract: a real server, a database per test.</summary>
@@ -42,6 +51,14 @@ public sealed class PostgresStoreContractTests(PostgresFixture postgres) : Store
         await using var connection = new Npgsql.NpgsqlConnection(connectionString);
         await connection.OpenAsync(TestContext.Current.CancellationToken);
         await using var command = new Npgsql.NpgsqlCommand($"UPDATE schema_version SET version = {version};", connection);
+        await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+    }
+
+    protected override async Task RunSqlAsync(string connectionString, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
     }
 }
@@ -61,6 +78,9 @@ public abstract class StoreContractTests : IAsyncLifetime
     protected abstract Task<string> NewDatabaseAsync();
 
     protected abstract Task SetSchemaVersionAsync(string connectionString, int version);
+
+    /// <summary>Runs <paramref name="sql"/> (the same text for every provider) outside the store, as an older build would have written.</summary>
+    protected abstract Task RunSqlAsync(string connectionString, string sql);
 
     string _connectionString = "";
 
@@ -144,7 +164,8 @@ public abstract class StoreContractTests : IAsyncLifetime
             ? (await claims.ClaimAsync(10, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches.Single().Options
             : (await Store.Work.GetUnfinishedAsync(Ct)).Single().Options;
 
-        Assert.Equal(Options().AsBatchOptions(), summary!.Options);
+        // Equivalent, not Equal: the options hold a list (extract), which records compare by reference.
+        Assert.Equivalent(Options().AsBatchOptions(), summary!.Options, strict: true);
         Assert.Equal("Bearer secret", unfinished.Headers["Authorization"]);
     }
 
@@ -371,6 +392,45 @@ public abstract class StoreContractTests : IAsyncLifetime
 
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => StoreUnderTest.OpenAsync(Provider, _connectionString, "node-c"));
         Assert.Contains("999", refused.Message, StringComparison.Ordinal);
+    }
+
+    async Task<FetchOptions> UnfinishedOptionsAsync() => Store.Claims is { } claims
+        ? (await claims.ClaimAsync(10, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches.Single().Options
+        : (await Store.Work.GetUnfinishedAsync(Ct)).Single().Options;
+
+    [Fact]
+    public async Task WhatAPageGaveIsKeptWithItsSlotAndWhatToExtractWithTheBatch()
+    {
+        var batch = new NewBatch(Guid.CreateVersion7(), T0, Options() with { Extract = [ExtractField.Title, ExtractField.Links] },
+            ["http://127.0.0.1:9/0", "http://127.0.0.1:9/1"]);
+        var id = (await Store.Commands.CreateAsync(batch, null, () => true, Ct)).BatchId;
+        var unfinished = await UnfinishedOptionsAsync();
+        await ClaimAllAsync();
+        var page = Fetched(id, 0);
+        var extracted = new Extracted { Title = "Ünïcode title", Links = ["http://example.com/a", "https://example.org/"], Text = "some text" };
+        await WriteAsync(page with { Result = page.Result with { Response = page.Result.Response! with { Extracted = extracted } } }, Fetched(id, 1));
+
+        var read = await Store.Queries.GetPageAsync(id, null, null, -1, 10, Ct);
+        var stored = read!.Slots[0].Response!.Extracted!;
+
+        Assert.Equal([ExtractField.Title, ExtractField.Links], read.Summary.Options.Extract);
+        Assert.Equal([ExtractField.Title, ExtractField.Links], unfinished.Extract);
+        Assert.Equal((extracted.Title, extracted.Description, extracted.Text, extracted.Error), (stored.Title, stored.Description, stored.Text, stored.Error));
+        Assert.Equal(extracted.Links, stored.Links);
+        Assert.Null(read.Slots[1].Response!.Extracted);
+    }
+
+    [Fact]
+    public async Task OptionsStoredBeforeExtractExistedReadAsExtractingNothing()
+    {
+        var id = await CreateAsync(1);
+        const string older = """{"concurrency":100,"timeoutSeconds":10,"maxAttempts":3,"method":"GET","headers":{},"includeBody":false,"maxBodyBytes":1024,"followRedirects":true,"maxRedirects":5}""";
+        await RunSqlAsync(_connectionString, $"UPDATE batches SET options = '{older}';");
+
+        var summary = await Store.Queries.GetSummaryAsync(id, null, Ct);
+
+        Assert.Empty(summary!.Options.Extract);
+        Assert.Empty((await UnfinishedOptionsAsync()).Extract);
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public sealed class UpstreamServer : IAsyncDisposable
     readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _hits = new();
     readonly ConcurrentDictionary<string, int> _perUrl = new();
     readonly ConcurrentQueue<ReceivedCallback> _callbacks = new();
+    readonly ConcurrentDictionary<string, (string ContentType, byte[] Body)> _served = new();
     readonly Lock _gate = new();
     readonly Dictionary<string, (int Now, int Max)> _inFlight = [];
     int _requests;
@@ -242,6 +243,10 @@ public sealed class UpstreamServer : IAsyncDisposable
             return Results.Text("opened", "text/plain");
         });
 
+        // Whatever a test registered with Serve: its bytes, as its content type.
+        app.MapGet("/served/{key}", (string key) =>
+            _served.TryGetValue(key, out var served) ? Results.Bytes(served.Body, served.ContentType) : Results.NotFound());
+
         // Never answers.
         app.MapGet("/hang", async (CancellationToken ct) =>
         {
@@ -260,6 +265,13 @@ public sealed class UpstreamServer : IAsyncDisposable
     }
 
     TaskCompletionSource Gate(string key) => _gates.GetOrAdd(key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>Serves <paramref name="body"/> as <paramref name="contentType"/> at <c>/served/{key}</c>; returns that URL.</summary>
+    public string Serve(string key, string contentType, byte[] body)
+    {
+        _served[key] = (contentType, body);
+        return Url($"/served/{key}");
+    }
 
     /// <summary>Lets every request to <c>/gate/{key}</c> (waiting or to come) answer.</summary>
     public void Open(string key) => Gate(key).TrySetResult();

@@ -192,4 +192,36 @@ public sealed class BatchOptionsValidatorTests
 
         Assert.Equal(["options.headers.Host", "options.headers.X-Test"], Errors(new BatchOptionsRequest { Headers = headers }).Keys);
     }
+
+    [Fact]
+    public void EveryExtractFieldIsValidInAnyOrderAndRepeated()
+    {
+        Assert.Empty(Errors(new BatchOptionsRequest { Extract = ["text", "links", "description", "title", "title"] }));
+        Assert.Empty(Errors(new BatchOptionsRequest { Extract = [] }));
+    }
+
+    [Fact]
+    public void EachUnknownExtractValueIsNamedByItsIndexWithTheValuesThatExist()
+    {
+        var errors = Errors(new BatchOptionsRequest { Extract = ["title", "headings", null, "Title"] });
+
+        Assert.Equal(["options.extract[1]", "options.extract[2]", "options.extract[3]"], errors.Keys);
+        Assert.Equal("'headings' cannot be extracted; use title, description, links, text.", errors["options.extract[1]"][0]);
+    }
+
+    [Fact]
+    public void ExtractWithHeadIsAnErrorOnExtract()
+    {
+        Assert.Equal(["options.extract"], Errors(new BatchOptionsRequest { Method = "head", Extract = ["title"] }).Keys);
+        Assert.Empty(Errors(new BatchOptionsRequest { Method = "HEAD", Extract = [] }));
+    }
+
+    [Fact]
+    public void ExtractIsResolvedToEachFieldOnceInOneOrder()
+    {
+        var resolved = new BatchOptionsRequest { Extract = ["text", "title", "text"] }.Resolve(new BatchLimits());
+
+        Assert.Equal([Model.ExtractField.Title, Model.ExtractField.Text], resolved.Extract);
+        Assert.Empty(new BatchOptionsRequest().Resolve(new BatchLimits()).Extract);
+    }
 }

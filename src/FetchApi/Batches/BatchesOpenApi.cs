@@ -58,6 +58,7 @@ static class BatchesOpenApi
                 Bound(concrete, "maxAttempts", 1, limits.MaxAttemptsLimit);
                 Bound(concrete, "maxBodyBytes", 0, limits.MaxBodyBytesLimit);
                 Bound(concrete, "maxRedirects", 0, limits.MaxRedirectsLimit);
+                Bound(concrete, "perHostRequestsPerSecond", 0.001, BatchOptionsValidator.MaxRequestsPerSecond);
                 Property(concrete, "method").Enum = [.. Methods.Select(m => m!.DeepClone())];
                 // The request takes strings (an unknown one is a 400 naming it); the values are the ExtractField enum's.
                 Property(concrete, "extract").Items = context.SchemaGenerator.GenerateSchema(typeof(ExtractField), context.SchemaRepository);

@@ -203,4 +203,45 @@ public sealed class HostRatesTests
         var steady = new HostRates();
         Assert.All(Enumerable.Range(0, 50), _ => Assert.False(steady.Observe("b:80", 200, false, TimeSpan.FromSeconds(3), T0)));
     }
+
+    [Fact]
+    public void ARatesSpacingWinsOverASmallerSlowDownAndThePauseStartsAtThePushBack()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+
+        Assert.Equal(T0 + HostRates.FirstSlowDown, rates.NextFree("a:80", T0));
+        Assert.Equal(HostRates.FirstSlowDown, rates.Reserve("a:80", 1, T0));
+        Assert.Equal(HostRates.FirstSlowDown + Seconds(1), rates.Reserve("a:80", 1, T0));
+    }
+
+    [Fact]
+    public void SweepingKeepsHostsThatAreBusyStrictOrSlowedAndForgetsThemWhenLongIdle()
+    {
+        var rates = new HostRates();
+        rates.Reserve("busy:80", 1, T0 + Seconds(9));            // next free at 10 s
+        rates.Reserve("strict:80", 0.1, T0);                     // next free at 10 s, strict until 2 s
+        rates.Observe("slowed:80", 429, retryAfterGiven: false, Fast, T0);
+
+        rates.Sweep(T0 + Seconds(11));
+        Assert.Equal(3, rates.Hosts);
+
+        rates.Sweep(T0 + Seconds(13));
+        Assert.Equal(1, rates.Hosts); // the slowed host is kept until it has been idle for two longest pauses
+        Assert.Equal(HostRates.FirstSlowDown, rates.SlowDown("slowed:80"));
+
+        rates.Sweep(T0 + (HostRates.MaxSlowDown * 2) + Seconds(1));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void TheStrictRateEndsExactlyAtTheEndOfItsShareWindow()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0);
+        var end = T0 + HostRates.ShareWindow;
+
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 100, end));
+        Assert.Equal(Seconds(0.01), rates.Reserve("a:80", 100, end));
+    }
 }

@@ -110,9 +110,13 @@ public sealed class RobotsTxtTests
             Disallow: /example/page/disallowed.gif
             Allow: /folder
             Disallow: /folder
+            Disallow: /shelf
+            Allow: /shelf
             Disallow: /p
             Allow: /p*
             """);
+
+        Assert.True(robots.IsAllowed("/shelf/book"));
 
         Assert.True(robots.IsAllowed("/example/page/"));
         Assert.False(robots.IsAllowed("/example/page/disallowed.gif"));

@@ -10,10 +10,13 @@
 #   --timeout S         seconds per attempt (server default 10)
 #   --include-body      return textual bodies in response.body
 #   --fail-on-error     exit 1 when any slot failed or was cancelled (with --check: any URL blocked or invalid)
+#   --idempotency-key K submit with this Idempotency-Key (default: a new one per run, printed on stderr); run again
+#                       with the printed key after a crash or a lost connection, and the same batch is read, not a new one
 #   -q, --quiet         no progress bar
 #
 # Environment: FETCHAPI_URL (default http://localhost:5000), FETCHAPI_KEY (sent as a bearer token when set).
-# Needs bash, curl and jq. Honours Retry-After on 429 and 503. Exit codes: 0 ok, 1 failed slots (--fail-on-error), 2 error.
+# Needs bash, curl and jq. Honours Retry-After on 429 and 503, and retries a request whose connection failed (the POST
+# is safe to retry: it carries the Idempotency-Key). Exit codes: 0 ok, 1 failed slots (--fail-on-error), 2 error.
 set -euo pipefail
 
 base=${FETCHAPI_URL:-http://localhost:5000}
@@ -23,6 +26,7 @@ fail_on_error=false
 quiet=false
 check=false
 resolve=false
+idempotency_key=
 input=-
 
 die() { echo "fetch-batch: $*" >&2; exit 2; }
@@ -36,8 +40,9 @@ while [[ $# -gt 0 ]]; do
         --fail-on-error) fail_on_error=true; shift ;;
         --check) check=true; shift ;;
         --resolve) resolve=true; shift ;;
+        --idempotency-key) [[ -n ${2:-} ]] || die "--idempotency-key needs a key"; idempotency_key=$2; shift 2 ;;
         -q|--quiet) quiet=true; shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) input=$1; shift ;;
     esac
@@ -52,13 +57,21 @@ auth=()
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# request METHOD PATH [BODY]: prints the body; retries after Retry-After on 429/503; fails on other errors.
+# request METHOD PATH [BODY] [HEADER...]: prints the body; retries after Retry-After on 429/503 and, a few times with a
+# growing pause, when the connection failed (every request here is safe to repeat); fails on other errors.
 request() {
-    local method=$1 path=$2 body=${3:-} status wait tries=0
+    local method=$1 path=$2 body=${3:-} status wait tries=0 lost=0
+    local extra=("${@:4}")
     while true; do
-        local args=(-sS -X "$method" -D "$tmp/headers" -o "$tmp/body" -w '%{http_code}' "${auth[@]}")
+        local args=(-sS -X "$method" -D "$tmp/headers" -o "$tmp/body" -w '%{http_code}' "${auth[@]}" "${extra[@]}")
         [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
-        status=$(curl "${args[@]}" "$base$path") || die "cannot reach $base ($method $path)"
+        if ! status=$(curl "${args[@]}" "$base$path"); then
+            lost=$((lost + 1))
+            [[ $lost -gt 5 ]] && die "cannot reach $base ($method $path)"
+            echo "fetch-batch: $method $path: connection failed, retrying in ${lost}s" >&2
+            sleep "$lost"
+            continue
+        fi
         case $status in
             2??) cat "$tmp/body"; return 0 ;;
             429|503)
@@ -97,7 +110,11 @@ if $check; then
     exit 0
 fi
 
-id=$(request POST /batches "$tmp/request.json" | jq -r .id)
+# One key per run (or the one given): a retry after a lost answer, or a rerun with --idempotency-key, never creates a
+# second batch.
+[[ -n $idempotency_key ]] || idempotency_key="fetch-batch-$(cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N)"
+$quiet || echo "fetch-batch: Idempotency-Key: $idempotency_key" >&2
+id=$(request POST /batches "$tmp/request.json" -H "Idempotency-Key: $idempotency_key" | jq -r .id)
 
 # Poll the summary (no slots: cheap) until the batch ends, drawing a one-line progress bar on stderr.
 while true; do

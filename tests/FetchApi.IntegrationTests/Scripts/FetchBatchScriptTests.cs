@@ -134,4 +134,25 @@ public sealed class FetchBatchScriptTests : IAsyncLifetime
         Assert.Equal(2, exit);
         Assert.Contains("401", errors, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ARerunWithThePrintedIdempotencyKeyReadsTheSameBatchInsteadOfFetchingAgain()
+    {
+        RequireTools();
+        await using var service = await ServiceProcess.StartAsync(Path.Combine(_directory, "d.db"));
+        var input = _upstream.Url("/ok?once") + "\n";
+
+        var (exit, lines, errors) = await RunAsync(service.Client.BaseAddress!, input, null);
+        var key = System.Text.RegularExpressions.Regex.Match(errors, "Idempotency-Key: (\\S+)").Groups[1].Value;
+        var (againExit, again, _) = await RunAsync(service.Client.BaseAddress!, input, null, "-q", "--idempotency-key", key);
+        var (otherExit, _, otherErrors) = await RunAsync(service.Client.BaseAddress!, _upstream.Url("/ok?other") + "\n", null, "-q", "--idempotency-key", key);
+
+        Assert.Equal((0, 0), (exit, againExit));
+        Assert.StartsWith("fetch-batch-", key, StringComparison.Ordinal);
+        Assert.Equal(lines.Select(l => l.ToJsonString()), again.Select(l => l.ToJsonString()));
+        Assert.Equal(1, _upstream.RequestsPerUrl["/ok?once"]);
+        // The same key with other URLs is another request: refused, never a second batch under that key.
+        Assert.Equal(2, otherExit);
+        Assert.Contains("idempotency_key_reused", otherErrors, StringComparison.Ordinal);
+    }
 }

@@ -33,6 +33,7 @@ builder.AddFetchLifetime();        // start: schema, writer, engine, callbacks; 
 var app = builder.Build();
 
 app.UseFetchProblemDetails();
+app.UseFetchServerLimits();
 app.UseFetchApiKeys();
 app.UseRateLimiter();
 app.UseFetchOpenApi();

@@ -38,6 +38,7 @@ public static class BatchesApi
                              "results, if the batch finished by then. `Idempotency-Key` makes retries safe: the same key and body within " +
                              "24 h return the same batch.")
             .RequireRateLimiting(RatePolicies.Create)
+            .WithPostTimeout()
             .AddEndpointFilter<ValidationFilter<CreateBatchRequest>>()
             .Accepts<CreateBatchRequest>("application/json")
             .WithMetadata(new RequestExample(CreateExample))
@@ -72,7 +73,7 @@ public static class BatchesApi
             .WithSummary("List batches, newest first")
             .ProducesProblems(StatusCodes.Status400BadRequest);
 
-        group.MapPost("/{id:guid}/cancel", CancelBatch).WithName("CancelBatch")
+        group.MapPost("/{id:guid}/cancel", CancelBatch).WithName("CancelBatch").WithPostTimeout()
             .WithSummary("Cancel a batch: pending slots become cancelled, fetches in flight are aborted, finished slots stay")
             .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
 

@@ -141,6 +141,7 @@ static class BatchesOpenApi
                             [HttpMethod.Post] = new OpenApiOperation
                             {
                                 Summary = "The batch ended (completed or cancelled)",
+                                Security = [], // signed with callback.secret instead (FetchApi-Signature)
                                 Description = "Sent once per batch with retries (the receiver should answer 2xx). The body is the batch " +
                                               "summary; `FetchApi-Signature: sha256=<hex>` is the HMAC-SHA256 of the body with `callback.secret`.",
                                 Parameters =

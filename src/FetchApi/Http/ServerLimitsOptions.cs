@@ -21,6 +21,12 @@ public sealed class ServerLimitsOptions
     /// <summary>Largest request header block.</summary>
     [Range(1024, 1024 * 1024)] public int MaxRequestHeadersTotalSize { get; set; } = 32 * 1024;
 
+    /// <summary>
+    /// Longest a POST may take, from its first byte to its answer (its body included, and a <c>Prefer: wait</c> of up to
+    /// 60 s): a client trickling a body just above the minimum data rate cannot hold a request for hours. 408 on expiry.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")] public TimeSpan PostTimeout { get; set; } = TimeSpan.FromSeconds(90);
+
     /// <summary>Most open connections; 0 for no limit.</summary>
     [Range(0, 1_000_000)] public long MaxConcurrentConnections { get; set; }
 }

@@ -115,13 +115,10 @@ public static partial class ApiKeyExtensions
     {
         public void Apply(OpenApiOperation operation, OperationFilterContext context)
         {
-            if (keys.Value.ApiKeys.Count > 0 && context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any())
-            {
-                operation.Security =
-                [
-                    new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, context.Document)] = [] },
-                ];
-            }
+            // An empty list says so explicitly: this operation needs no credentials.
+            operation.Security = keys.Value.ApiKeys.Count > 0 && context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<IAuthorizeData>().Any()
+                ? [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, context.Document)] = [] }]
+                : [];
         }
     }
 

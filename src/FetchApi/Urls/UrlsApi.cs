@@ -29,7 +29,7 @@ public static class UrlsApi
             .RequireRateLimiting(RatePolicies.Check)
             .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests);
 
-        group.MapPost("/check", CheckUrls).WithName("CheckUrls")
+        group.MapPost("/check", CheckUrls).WithName("CheckUrls").WithPostTimeout()
             .WithSummary("Check URLs without fetching them: one verdict per URL, in input order")
             .WithDescription("Takes the `urls` of a batch (same limits) and says, for each, what submitting it would do: " +
                              "`allowed`, `blocked` (the outbound address policy refuses an address it stands for; `reason` names " +

@@ -75,7 +75,8 @@ sealed class Upstreams(string benchCommand, IReadOnlyList<string> benchPrefix) :
 /// <summary>Runs the scenarios of issue 5 (and the PostgreSQL ones) and prints what they measured.</summary>
 sealed partial class Bench(BenchOptions options, string serviceDirectory, string workDirectory, Upstreams upstreams) : IAsyncDisposable
 {
-    public static readonly string[] AllScenarios = ["latency", "throughput", "fairness", "memory", "api", "sweep", "pg-throughput", "pg-latency", "pg-cluster"];
+    public static readonly string[] AllScenarios =
+        ["latency", "throughput", "fairness", "memory", "api", "sweep", "extract", "pg-throughput", "pg-latency", "pg-cluster"];
 
     readonly List<Measurement> _measurements = [];
 
@@ -171,6 +172,9 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
                 break;
             case "sweep":
                 await SweepAsync();
+                break;
+            case "extract":
+                await ExtractAsync();
                 break;
             case "pg-throughput":
                 await ProvidersAsync(scenario, 20_000, latency: 0, concurrency: 256, ratioTarget: new Target(0.8, AtMost: false));

@@ -201,7 +201,7 @@ static string Report(Machine machine, BenchOptions options, IReadOnlyList<Measur
 static partial class Program
 {
     const string Usage = """
-        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|pg-throughput|pg-latency|pg-cluster|all>... [options]
+        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|extract|pg-throughput|pg-latency|pg-cluster|all>... [options]
           --repeat N            runs per scenario (default 3)
           --service-dir DIR     use this published FetchApi instead of publishing src/FetchApi (Release) into a temp folder
           --set KEY=VALUE       extra service setting (environment variable), e.g. --set Engine__WriteBatchSize=1000

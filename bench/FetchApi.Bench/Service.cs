@@ -178,13 +178,13 @@ sealed class ApiClient(HttpClient http)
     /// <summary>How often a waiting batch is polled.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 
-    sealed record SubmitOptions(int? Concurrency, bool IncludeBody);
+    sealed record SubmitOptions(int? Concurrency, bool IncludeBody, IReadOnlyList<string>? Extract);
 
     sealed record SubmitBody(IReadOnlyList<string> Urls, SubmitOptions Options);
 
-    public async Task<Guid> SubmitAsync(IReadOnlyList<string> urls, int? concurrency)
+    public async Task<Guid> SubmitAsync(IReadOnlyList<string> urls, int? concurrency, IReadOnlyList<string>? extract = null)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(new SubmitBody(urls, new SubmitOptions(concurrency, false)), Json);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new SubmitBody(urls, new SubmitOptions(concurrency, false, extract)), Json);
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         using var response = await http.PostAsync(new Uri("/batches", UriKind.Relative), content);
@@ -249,10 +249,10 @@ sealed class ApiClient(HttpClient http)
     }
 
     /// <summary>Submits and waits: wall time from just before the POST to the poll that sees <c>completed</c>.</summary>
-    public async Task<BatchRun> RunAsync(IReadOnlyList<string> urls, int? concurrency, TimeSpan? timeout = null)
+    public async Task<BatchRun> RunAsync(IReadOnlyList<string> urls, int? concurrency, TimeSpan? timeout = null, IReadOnlyList<string>? extract = null)
     {
         var started = Stopwatch.GetTimestamp();
-        var id = await SubmitAsync(urls, concurrency);
+        var id = await SubmitAsync(urls, concurrency, extract);
         var post = Stopwatch.GetElapsedTime(started);
         return await WaitAsync(id, started, timeout ?? TimeSpan.FromMinutes(5)) with { Post = post };
     }

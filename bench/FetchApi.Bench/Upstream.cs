@@ -9,7 +9,8 @@ namespace FetchApi.Bench;
 
 /// <summary>
 /// The loopback upstream, run in its own process (the bench binary re-invoked as <c>upstream --latency-ms N --port P</c>):
-/// Kestrel on 127.0.0.1, every <c>GET /r/{anything}</c> waits the fixed latency and answers 200 with a 1 KiB text body.
+/// Kestrel on 127.0.0.1, every <c>GET /r/{anything}</c> waits the fixed latency and answers 200 with a 1 KiB text body;
+/// every <c>GET /html/{anything}</c> waits the same and answers a 200 KB HTML page (<see cref="BenchPage"/>).
 /// </summary>
 static class Upstream
 {
@@ -41,6 +42,20 @@ static class Upstream
             response.ContentType = "text/plain";
             response.ContentLength = body.Length;
             await response.Body.WriteAsync(body, ct);
+        });
+
+        var page = BenchPage.Bytes;
+        app.MapGet("/html/{id}", async (HttpResponse response, CancellationToken ct) =>
+        {
+            if (latencyMs > 0)
+            {
+                await Task.Delay(delay, ct);
+            }
+
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "text/html; charset=utf-8";
+            response.ContentLength = page.Length;
+            await response.Body.WriteAsync(page, ct);
         });
 
         await app.StartAsync();

@@ -99,7 +99,9 @@ public sealed class BatchOptionsValidator : AbstractValidator<BatchOptionsReques
             .When(o => o.Headers is not null);
         RuleForEach(o => o.Extract)
             .Must(name => ExtractFieldJson.TryParse(name, out _))
-            .WithMessage((_, name) => $"'{name}' cannot be extracted; use {string.Join(", ", ExtractFieldJson.Names)}.")
+            .WithMessage((_, name) => name is null
+                ? $"must be one of {string.Join(", ", ExtractFieldJson.Names)}."
+                : $"'{name}' cannot be extracted; use {string.Join(", ", ExtractFieldJson.Names)}.")
             .When(o => o.Extract is not null);
         RuleFor(o => o.Extract)
             .Must(e => e!.Count == 0)

@@ -96,7 +96,7 @@ public sealed partial class CpuStage : IDisposable
                 }
                 catch (Exception ex)
                 {
-                    // A bug: the slot stays pending (fetched again after a restart) and the worker goes on.
+                    // Cannot happen (ReadAsync turns every failure into a result); if it does, the worker goes on.
                     LogReadBug(ex, page.Update.BatchId, page.Update.Result.Index);
                 }
             }
@@ -133,6 +133,12 @@ public sealed partial class CpuStage : IDisposable
                         "it is too large or too deeply nested",
             };
         }
+        catch (Exception ex)
+        {
+            // A bug: the slot still becomes final (a batch never waits for a page nobody will read), and says why.
+            LogReadBug(ex, page.Update.BatchId, page.Update.Result.Index);
+            extracted = new Extracted { Error = $"internal error while reading the page: {ex.GetType().Name}: {ex.Message}" };
+        }
         finally
         {
             Interlocked.Decrement(ref _busy);
@@ -151,6 +157,6 @@ public sealed partial class CpuStage : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shutdown timeout reached: {Count} pages not read; their slots stay pending")]
     partial void LogAbandoning(int count);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Reading the page of batch {BatchId} slot {Index} threw; the slot stays pending")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reading the page of batch {BatchId} slot {Index} threw")]
     partial void LogReadBug(Exception exception, Guid batchId, int index);
 }

@@ -296,7 +296,8 @@ public sealed class Fetcher
         var include = options.IncludeBody && IsTextual(contentType?.MediaType);
         var extract = options.Extract.Count > 0 && HtmlExtractor.IsHtml(contentType?.MediaType);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var kept = include || extract ? new MemoryStream((int)Math.Min(response.Content.Headers.ContentLength ?? 0, max)) : null;
+        // Sized by the declared length, up to 4 MiB: a larger body grows the buffer as it actually arrives.
+        using var kept = include || extract ? new MemoryStream((int)Math.Min(response.Content.Headers.ContentLength ?? 0, Math.Min(max, 4 << 20))) : null;
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         long total = 0;
         try

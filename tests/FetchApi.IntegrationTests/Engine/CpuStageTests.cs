@@ -94,11 +94,14 @@ public sealed class CpuStageTests
 
     /// <summary>
     /// The queue is full, and every fetch the batch may run has its response and waits for room, holding its place:
-    /// the state in which no new fetch can start.
+    /// the state in which no new fetch can start. (Every page requested is either queued or held by a fetch in flight:
+    /// a fetch that took a freed place but has not sent its request yet does not pass for a waiting one.)
     /// </summary>
     static Task FetchingWaitsAsync(CpuStage stage, FetchEngine engine, UpstreamServer upstream, string key) =>
-        Api.EventuallyAsync(() => stage.Queued == QueueCapacity && engine.InFlight == Concurrency && upstream.InFlight(key) == 0,
-            $"the stage never filled: {stage.Queued} queued, {engine.InFlight} fetches in flight, {upstream.InFlight(key)} requests open");
+        Api.EventuallyAsync(
+            () => stage.Queued == QueueCapacity && engine.InFlight == Concurrency && upstream.InFlight(key) == 0
+                  && RequestsOf(upstream, key) == stage.Queued + engine.InFlight,
+            $"the stage never filled: {QueueCapacity} pages queued and {Concurrency} fetches each holding a fetched page");
 
     [Fact]
     public async Task WhileTheStageIsBusyFetchingGoesOnUntilItsQueueIsFullThenWaits()

@@ -149,9 +149,16 @@ public sealed class HtmlExtractorTests
     [Fact]
     public async Task LinksIgnoreTabsAndNewlinesInsideTheAttributeAndNameHostsInPunycode()
     {
-        var links = await LinksAsync("<a href='/pa\tth\n/x'>1</a><a href='https://bücher.example/ü?q=ü#f'>2</a><a href='http://user@example.com/u'>3</a>");
+        var links = await LinksAsync(
+            "<a href='/pa\tt\rh\n/x'>1</a><a href='https://bücher.example/ü?q=ü#f'>2</a><a href='http://user@example.com/u'>3</a>" +
+            "<a href='http://[2001:db8::1]:8080/v6#x'>4</a><a href='http://192.0.2.1/v4'>5</a>");
 
-        Assert.Equal(["https://example.com/path/x", "https://xn--bcher-kva.example/%C3%BC?q=%C3%BC", "http://user@example.com/u"], links);
+        Assert.Equal(
+            [
+                "https://example.com/path/x", "https://xn--bcher-kva.example/%C3%BC?q=%C3%BC", "http://user@example.com/u",
+                "http://[2001:db8::1]:8080/v6", "http://192.0.2.1/v4",
+            ],
+            links);
     }
 
     [Fact]
@@ -175,6 +182,78 @@ public sealed class HtmlExtractorTests
         Assert.Equal("Heading One boldword, spread over lines. Next paragraph open dialog first second a b svg text", extracted.Text);
     }
 
+    [Theory]
+    [InlineData("address")]
+    [InlineData("article")]
+    [InlineData("aside")]
+    [InlineData("blockquote")]
+    [InlineData("center")]
+    [InlineData("dd")]
+    [InlineData("details")]
+    [InlineData("dir")]
+    [InlineData("div")]
+    [InlineData("dl")]
+    [InlineData("dt")]
+    [InlineData("fieldset")]
+    [InlineData("figcaption")]
+    [InlineData("figure")]
+    [InlineData("footer")]
+    [InlineData("form")]
+    [InlineData("h1")]
+    [InlineData("h2")]
+    [InlineData("h3")]
+    [InlineData("h4")]
+    [InlineData("h5")]
+    [InlineData("h6")]
+    [InlineData("header")]
+    [InlineData("hgroup")]
+    [InlineData("li")]
+    [InlineData("main")]
+    [InlineData("menu")]
+    [InlineData("nav")]
+    [InlineData("ol")]
+    [InlineData("p")]
+    [InlineData("pre")]
+    [InlineData("section")]
+    [InlineData("summary")]
+    [InlineData("ul")]
+    public async Task ABlockNeverRunsIntoTheTextAroundIt(string tag)
+    {
+        Assert.Equal("x a y", (await ReadAsync($"<span>x</span><{tag}>a</{tag}><span>y</span>", fields: [ExtractField.Text])).Text);
+    }
+
+    [Theory]
+    [InlineData("<span>x</span><br><span>y</span>")]
+    [InlineData("<span>x</span><hr><span>y</span>")]
+    [InlineData("<dialog open>x</dialog><dialog open>y</dialog>")]
+    [InlineData("<fieldset><legend>x</legend>y</fieldset>")]
+    [InlineData("<table><caption>x</caption></table>y")]
+    [InlineData("<table><tr><td>x</td><td>y</td></tr></table>")]
+    [InlineData("<table><tr><th>x</th><th>y</th></tr></table>")]
+    [InlineData("<select><option>x</option><option>y</option></select>")]
+    [InlineData("<select><optgroup label=g>x</optgroup><optgroup label=h>y</optgroup></select>")]
+    [InlineData("<span>x</span><table></table><span>y</span>")]
+    public async Task BreaksCellsAndOptionsKeepTheirNeighboursApart(string html)
+    {
+        Assert.Equal("x y", (await ReadAsync(html, fields: [ExtractField.Text])).Text);
+    }
+
+    [Theory]
+    [InlineData("script")]
+    [InlineData("style")]
+    [InlineData("template")]
+    [InlineData("noscript")]
+    [InlineData("title")]
+    [InlineData("iframe")]
+    [InlineData("noembed")]
+    [InlineData("noframes")]
+    [InlineData("datalist")]
+    [InlineData("rp")]
+    public async Task AnUnrenderedElementAddsNothingToTheText(string tag)
+    {
+        Assert.Equal("ab", (await ReadAsync($"<p>a<{tag}>unseen</{tag}>b</p>", fields: [ExtractField.Text])).Text);
+    }
+
     [Fact]
     public async Task TextIsCappedAtMaxBodyBytesOfUtf8WithoutSplittingACharacter()
     {
@@ -184,6 +263,18 @@ public sealed class HtmlExtractorTests
         Assert.Equal("a", (await ReadAsync("<p>a é</p>", maxBytes: 3, fields: [ExtractField.Text])).Text);
         Assert.Equal("a é", (await ReadAsync("<p>a é</p>", maxBytes: 4, fields: [ExtractField.Text])).Text);
         Assert.Equal("", (await ReadAsync("<p>abc</p>", maxBytes: 0, fields: [ExtractField.Text])).Text);
+        // U+0080 is the first two-byte character, U+0800 the first three-byte one.
+        Assert.Equal("x", (await ReadAsync("<p>x\u0080</p>", maxBytes: 2, fields: [ExtractField.Text])).Text);
+        Assert.Equal("x\u0080", (await ReadAsync("<p>x\u0080</p>", maxBytes: 3, fields: [ExtractField.Text])).Text);
+        Assert.Equal("x\u07FF", (await ReadAsync("<p>x\u07FF</p>", maxBytes: 3, fields: [ExtractField.Text])).Text);
+        Assert.Equal("x", (await ReadAsync("<p>x\u0800</p>", maxBytes: 3, fields: [ExtractField.Text])).Text);
+        Assert.Equal("x\u0800", (await ReadAsync("<p>x\u0800</p>", maxBytes: 4, fields: [ExtractField.Text])).Text);
+    }
+
+    [Fact]
+    public async Task TextEndsAtTheFirstCharacterThatDoesNotFitEvenIfALaterOneWould()
+    {
+        Assert.Equal("a", (await ReadAsync("<p>a</p><p>😀</p><p>b</p>", maxBytes: 3, fields: [ExtractField.Text])).Text);
     }
 
     [Fact]

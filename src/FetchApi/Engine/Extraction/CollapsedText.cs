@@ -4,7 +4,8 @@ namespace FetchApi.Engine.Extraction;
 
 /// <summary>
 /// Text with every run of whitespace (and every break between blocks) turned into one space, none at either end, and
-/// at most <c>maxBytes</c> bytes once encoded as UTF-8; a character that would not fit ends it (never half a pair).
+/// at most <c>maxBytes</c> bytes once encoded as UTF-8: the first character that does not fit ends it, so it is cut
+/// between characters, never inside one.
 /// </summary>
 sealed class CollapsedText(long maxBytes)
 {
@@ -12,7 +13,7 @@ sealed class CollapsedText(long maxBytes)
     long _bytes;
     bool _space;
 
-    /// <summary>Whether the next character did not fit: nothing more is taken.</summary>
+    /// <summary>Whether a character did not fit: nothing more is taken.</summary>
     public bool Full { get; private set; }
 
     /// <summary>A boundary between blocks: a space before whatever text follows.</summary>
@@ -20,20 +21,18 @@ sealed class CollapsedText(long maxBytes)
 
     public void Append(string value)
     {
-        for (var i = 0; i < value.Length && !Full; i++)
+        Span<char> utf16 = stackalloc char[2];
+        // Runes, not chars: a surrogate pair is one character of four UTF-8 bytes (a lone surrogate reads as U+FFFD).
+        foreach (var rune in value.EnumerateRunes())
         {
-            var c = value[i];
-            if (char.IsWhiteSpace(c))
+            if (Rune.IsWhiteSpace(rune))
             {
                 _space = _text.Length > 0;
                 continue;
             }
 
-            var pair = char.IsHighSurrogate(c) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1]);
-            // A lone surrogate is written as U+FFFD: three bytes, like any other character from U+0800 on.
-            var size = pair ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
-            var space = _space ? 1 : 0;
-            if (_bytes + space + size > maxBytes)
+            var size = (_space ? 1 : 0) + rune.Utf8SequenceLength;
+            if (_bytes + size > maxBytes)
             {
                 Full = true;
                 return;
@@ -45,13 +44,8 @@ sealed class CollapsedText(long maxBytes)
                 _space = false;
             }
 
-            _text.Append(c);
-            if (pair)
-            {
-                _text.Append(value[++i]);
-            }
-
-            _bytes += space + size;
+            _text.Append(utf16[..rune.EncodeToUtf16(utf16)]);
+            _bytes += size;
         }
     }
 

@@ -18,22 +18,17 @@ namespace FetchApi.Engine.Extraction;
 /// </summary>
 public static class HtmlExtractor
 {
-    static readonly HashSet<string> HtmlMediaTypes = new(StringComparer.OrdinalIgnoreCase) { "text/html", "application/xhtml+xml" };
-
-    // Never rendered (display: none in the browsers' own style sheet), or not rendered where scripts run.
-    static readonly HashSet<string> Unrendered = new(StringComparer.Ordinal)
-    {
-        "script", "style", "template", "noscript", "title", "iframe", "noembed", "noframes", "datalist", "rp", "head",
-    };
+    // Never rendered (display: none in the browsers' own style sheet), or not rendered where scripts run. Never walked
+    // anyway: the head (text is read from the body) and a template's content (a fragment of its own, not its children).
+    static bool Unrendered(string name) => name is "script" or "style" or "noscript" or "title" or "iframe" or "noembed" or "noframes"
+        or "datalist" or "rp";
 
     // Boxes of their own: their text never runs into a neighbour's ("<p>a</p><p>b</p>" reads "a b", "<b>a</b>b" reads "ab").
-    static readonly HashSet<string> Blocks = new(StringComparer.Ordinal)
-    {
-        "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "legend",
-        "li", "main", "menu", "nav", "ol", "optgroup", "option", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot",
-        "th", "thead", "tr", "ul",
-    };
+    // In a table, the table and its cells are enough: rows, sections and captions only ever hold cells or sit beside them.
+    static bool Block(string name) => name is "address" or "article" or "aside" or "blockquote" or "br" or "center" or "dd" or "details"
+        or "dialog" or "dir" or "div" or "dl" or "dt" or "fieldset" or "figcaption" or "figure" or "footer" or "form" or "h1" or "h2" or "h3"
+        or "h4" or "h5" or "h6" or "header" or "hgroup" or "hr" or "legend" or "li" or "main" or "menu" or "nav" or "ol" or "optgroup"
+        or "option" or "p" or "pre" or "section" or "summary" or "table" or "td" or "th" or "ul";
 
     // What the URL parser strips from both ends of an attribute: C0 controls and space.
     static readonly char[] ControlOrSpace = [.. Enumerable.Range(0, 0x21).Select(c => (char)c)];
@@ -50,7 +45,7 @@ public static class HtmlExtractor
 
     /// <summary>Whether a response of <paramref name="contentType"/> is a page we extract from (text/html, application/xhtml+xml).</summary>
     public static bool IsHtml(string? contentType) =>
-        contentType is not null && HtmlMediaTypes.Contains(contentType.Split(';', 2)[0].Trim());
+        contentType?.Split(';', 2)[0].Trim().ToLowerInvariant() is "text/html" or "application/xhtml+xml";
 
     /// <summary>
     /// Reads <paramref name="fields"/> from <paramref name="body"/>; null when the content type is not HTML. Links and
@@ -198,10 +193,12 @@ public static class HtmlExtractor
     static Uri BaseUrl(Uri finalUrl, string? baseHref) =>
         baseHref is not null && Uri.TryCreate(finalUrl, UrlText(baseHref), out var resolved) ? resolved : finalUrl;
 
-    /// <summary>An attribute as the URL parser reads it: leading and trailing spaces and controls dropped, tabs and newlines removed.</summary>
+    /// <summary>
+    /// An attribute as the URL parser reads it: leading and trailing spaces and controls dropped, tabs and newlines
+    /// removed (the HTML parser has already made every CR a LF).
+    /// </summary>
     static string UrlText(string href) =>
-        href.Trim(ControlOrSpace).Replace("\t", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal)
-            .Replace("\r", "", StringComparison.Ordinal);
+        href.Trim(ControlOrSpace).Replace("\t", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal);
 
     static List<string> Links(List<string> hrefs, Uri baseUrl, long maxBytes)
     {
@@ -236,7 +233,7 @@ public static class HtmlExtractor
     /// <summary>The URL as a browser serializes it (an international host as punycode), without its fragment.</summary>
     static string WithoutFragment(Uri uri)
     {
-        if (uri.HostNameType == UriHostNameType.Dns && uri.Host != uri.IdnHost)
+        if (uri.Host != uri.IdnHost)
         {
             uri = new UriBuilder(uri) { Host = uri.IdnHost }.Uri;
         }
@@ -274,13 +271,13 @@ public static class HtmlExtractor
                 continue;
             }
 
-            if (node is not IElement element || Unrendered.Contains(element.LocalName) || element.HasAttribute("hidden")
+            if (node is not IElement element || Unrendered(element.LocalName) || element.HasAttribute("hidden")
                 || (element.LocalName == "dialog" && !element.HasAttribute("open")))
             {
                 continue;
             }
 
-            if (Blocks.Contains(element.LocalName))
+            if (Block(element.LocalName))
             {
                 text.Break();
                 stack.Push((element, true));

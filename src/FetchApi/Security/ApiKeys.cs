@@ -72,7 +72,7 @@ public static partial class ApiKeyExtensions
 
     public static WebApplicationBuilder AddFetchApiKeys(this WebApplicationBuilder builder)
     {
-        builder.Services.AddValidatedOptions<ApiKeyOptions>(SecurityOptions.Section);
+        builder.Services.AddValidatedOptions<ApiKeyOptions>(SecurityOptions.Section, nameof(SecurityOptions.AllowedNetworks), nameof(SecurityOptions.DeniedNetworks));
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.ConfigureSwaggerGen(o =>

@@ -42,7 +42,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static string RepositoryRoot =>
         new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
 
-    static string ServiceDll()
+    public static string ServiceDll()
     {
         // The service's own build output (with its runtimeconfig and appsettings.json), same configuration as the tests.
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));

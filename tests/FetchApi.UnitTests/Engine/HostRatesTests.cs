@@ -244,4 +244,13 @@ public sealed class HostRatesTests
         Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 100, end));
         Assert.Equal(Seconds(0.01), rates.Reserve("a:80", 100, end));
     }
+
+    [Fact]
+    public void OnceTheStrictBatchHasGoneAnUnlimitedOneDoesNotWaitForItsLastInterval()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 0.1, T0); // the next start would be 10 s later at that rate
+
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 0, T0 + HostRates.ShareWindow + Seconds(1)));
+    }
 }

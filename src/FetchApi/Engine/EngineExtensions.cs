@@ -37,6 +37,9 @@ public static class EngineExtensions
                     PooledConnectionLifetime = TimeSpan.FromMinutes(5),
                     PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
                     ConnectCallback = services.GetRequiredService<AddressPolicy>().ConnectAsync,
+                    // Browsers read a Location header's bytes as UTF-8; HttpClient would read them as Latin-1.
+                    ResponseHeaderEncodingSelector = (name, _) =>
+                        name.Equals("Location", StringComparison.OrdinalIgnoreCase) ? System.Text.Encoding.UTF8 : null,
                 };
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)

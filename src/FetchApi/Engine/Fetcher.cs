@@ -115,7 +115,7 @@ public sealed class Fetcher
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var job = new FetchJob(new Uri(slot.Url), options, holds, parent);
+        var job = new FetchJob(Target(slot.Url), options, holds, parent);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(JobKey, job);
         try
@@ -221,9 +221,11 @@ public sealed class Fetcher
             var sent = Stopwatch.GetTimestamp();
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             _politeness.Observe(uri, (int)response.StatusCode, response.Headers.RetryAfter is not null, Stopwatch.GetElapsedTime(sent));
-            if (options.FollowRedirects && IsRedirect(response.StatusCode) && response.Headers.Location is { } location)
+            if (options.FollowRedirects && IsRedirect(response.StatusCode)
+                && response.Headers.NonValidated.TryGetValues("Location", out var locations) && locations.FirstOrDefault() is { } location)
             {
-                var next = location.IsAbsoluteUri ? location : new Uri(uri, location);
+                // The raw header, resolved as browsers do: HttpClient's own parse refuses some values browsers follow.
+                var next = RedirectTarget.Resolve(uri, location);
                 if (redirects >= options.MaxRedirects)
                 {
                     throw new FetchFailureException(FetchErrorCode.TooManyRedirects,
@@ -268,6 +270,28 @@ public sealed class Fetcher
                 },
                 retryAfter,
                 page);
+        }
+    }
+
+    /// <summary>
+    /// The URL as it is requested: a host in fullwidth or enclosed forms (<c>１２７．０．０．１</c>) is mapped to what it
+    /// means before the address policy judges it, as for redirects (<see cref="RedirectTarget"/>).
+    /// </summary>
+    static Uri Target(string url)
+    {
+        var uri = new Uri(url);
+        if (uri.Host.All(char.IsAscii))
+        {
+            return uri;
+        }
+
+        try
+        {
+            return RedirectTarget.Resolve(uri, url);
+        }
+        catch (FetchFailureException)
+        {
+            return uri;
         }
     }
 

@@ -22,7 +22,7 @@ public sealed class HostileConnection(Socket socket, Stream stream, string targe
 
     public async Task WriteAsync(string text)
     {
-        await Stream.WriteAsync(Encoding.ASCII.GetBytes(text), Stopping);
+        await Stream.WriteAsync(Encoding.UTF8.GetBytes(text), Stopping);
         await Stream.FlushAsync(Stopping);
     }
 

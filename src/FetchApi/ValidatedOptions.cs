@@ -62,6 +62,7 @@ public static class ValidatedOptions
     /// </summary>
     public static string? StartupError(Exception exception) => exception switch
     {
+        Model.StartupRefusedException refused => $"Refusing to start: {refused.Message}",
         OptionsValidationException invalid => $"Configuration error: {string.Join(" ", invalid.Failures)}",
         InvalidOperationException { Source: "Microsoft.Extensions.Configuration.Binder" } binder => $"Configuration error: {Describe(binder.Message)}",
         AggregateException aggregate when aggregate.InnerExceptions.Select(StartupError).FirstOrDefault(e => e is not null) is { } first => first,

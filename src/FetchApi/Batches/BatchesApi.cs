@@ -27,7 +27,8 @@ public static class BatchesApi
         var group = app.MapGroup("/batches").WithTags("Batches")
             .RequireAuthorization(ApiKeyExtensions.Policy)
             .RequireRateLimiting(RatePolicies.Api)
-            .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests)
+            // 503 store_unavailable: any operation reads or writes the store, which may be locked, full or lost.
+            .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable)
             .AnswerHeadLikeGet();
 
         group.MapPost("/", CreateBatch).WithName("CreateBatch")

@@ -15,23 +15,98 @@ namespace FetchApi.Storage;
 /// enums their numbers, options JSON. Owners are compared with <c>IS</c>, so the open service (owner null) and each
 /// API key see only their own batches.
 /// </summary>
-public sealed class SqliteDatabase : IDisposable
+public sealed partial class SqliteDatabase : IDisposable
 {
+    /// <summary>How often a read or write also checks that the file at the path is still the one opened.</summary>
+    static readonly TimeSpan IdentityCheckInterval = TimeSpan.FromSeconds(2);
+
     readonly string _connectionString;
     readonly long _busyTimeoutMs;
     readonly SemaphoreSlim _writes = new(1, 1);
+    readonly ILogger<SqliteDatabase> _logger;
+    int _identity;
+    long _lastIdentityCheck;
+    string? _lost;
 
-    public SqliteDatabase(IOptions<StorageOptions> options)
+    public SqliteDatabase(IOptions<StorageOptions> options, ILogger<SqliteDatabase> logger)
     {
+        _logger = logger;
         _busyTimeoutMs = (long)options.Value.BusyTimeout.TotalMilliseconds;
         var builder = new SqliteConnectionStringBuilder(options.Value.ConnectionString) { Pooling = true };
         if (builder.DataSource is { Length: > 0 } file && file != ":memory:" && Path.GetDirectoryName(Path.GetFullPath(file)) is { } dir)
         {
             Directory.CreateDirectory(dir);
+            File = Path.GetFullPath(file);
         }
 
         _connectionString = builder.ToString();
     }
+
+    /// <summary>The database file's full path; null for an in-memory database.</summary>
+    public string? File { get; }
+
+    /// <summary>The identity (<c>PRAGMA application_id</c>) of the file at <paramref name="path"/>; null when there is no such file.</summary>
+    public static int? IdentityOf(string path)
+    {
+        if (!System.IO.File.Exists(path))
+        {
+            return null;
+        }
+
+        // Not pooled: a pooled connection may still hold a file that was deleted or replaced since.
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var command = c.CreateCommand();
+        command.CommandText = "PRAGMA application_id;";
+        return Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>From now on, reads and writes check that the file at the path still has this identity.</summary>
+    public void Adopt(int identity) => _identity = identity;
+
+    /// <summary>
+    /// Throws <see cref="StoreUnavailableException"/> once the file at the path is no longer the one the service opened
+    /// (deleted, or replaced by another): writing on would go into an unlinked file, or start a new store silently.
+    /// Checked at most every <see cref="IdentityCheckInterval"/>, or now when <paramref name="now"/> is set (readiness).
+    /// </summary>
+    public void EnsureSameFile(bool now = false)
+    {
+        if (_lost is { } lost)
+        {
+            throw new StoreUnavailableException(new IOException(lost));
+        }
+
+        var last = Interlocked.Read(ref _lastIdentityCheck);
+        if (File is null || _identity == 0 || (!now && System.Diagnostics.Stopwatch.GetElapsedTime(last) < IdentityCheckInterval))
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _lastIdentityCheck, System.Diagnostics.Stopwatch.GetTimestamp());
+        int? found;
+        try
+        {
+            found = IdentityOf(File);
+        }
+        catch (SqliteException)
+        {
+            found = null;
+        }
+
+        if (found != _identity)
+        {
+            _lost = found is null
+                ? $"the database file {File} was deleted while the service ran"
+                : $"the database file {File} was replaced while the service ran (identity {found}, opened {_identity})";
+            LogLost(_logger, _lost);
+            throw new StoreUnavailableException(new IOException(_lost));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Critical,
+        Message = "STORE LOST: {Reason}. The service refuses every read and write (503 store_unavailable, readiness 503) " +
+                  "until it is restarted with the right file. Restore the file from a backup; nothing more is written meanwhile.")]
+    static partial void LogLost(ILogger logger, string reason);
 
     public async Task<SqliteConnection> OpenAsync(CancellationToken ct)
     {
@@ -62,6 +137,7 @@ public sealed class SqliteDatabase : IDisposable
         await _writes.WaitAsync(ct);
         try
         {
+            EnsureSameFile();
             await using var c = await OpenAsync(ct);
             return await write(c);
         }
@@ -80,6 +156,7 @@ public sealed class SqliteDatabase : IDisposable
     {
         try
         {
+            EnsureSameFile();
             await using var c = await OpenAsync(ct);
             return await read(c);
         }

@@ -9,6 +9,18 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
 {
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
+        var marker = db.File is { } file ? file + ".identity" : null;
+        var expected = marker is not null && System.IO.File.Exists(marker)
+            ? int.Parse(await System.IO.File.ReadAllTextAsync(marker, cancellationToken), System.Globalization.CultureInfo.InvariantCulture)
+            : (int?)null;
+        if (expected is { } identity && IdentityOf(db.File!) != identity)
+        {
+            // Earlier data should be here: beginning anew on an empty (or another) file would answer 404 for every batch.
+            throw new Model.StartupRefusedException(
+                $"{db.File} is not the database this service created (its marker {marker} names identity {identity}): the file was " +
+                "deleted or replaced. Restore it from a backup, or delete the marker to start with an empty store on purpose.");
+        }
+
         await using var c = await db.OpenAsync(cancellationToken);
         await ExecuteAsync(c, null, "PRAGMA journal_mode=WAL;", cancellationToken);
         var current = (int)await ScalarAsync(c, null, "PRAGMA user_version;", cancellationToken);
@@ -18,23 +30,38 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
                 $"The database has schema version {current}, newer than this build's {SqliteSchema.Version}. Use a newer build or another file.");
         }
 
-        if (current == SqliteSchema.Version)
+        if (current < SqliteSchema.Version)
         {
-            return;
+            await using var tx = c.BeginTransaction(deferred: false);
+            for (var step = current; step < SqliteSchema.Version; step++)
+            {
+                await ExecuteAsync(c, tx, SqliteSchema.Steps[step], cancellationToken);
+            }
+
+            await ExecuteAsync(c, tx, $"PRAGMA user_version={SqliteSchema.Version};", cancellationToken);
+            await tx.CommitAsync(cancellationToken);
         }
 
-        await using var tx = c.BeginTransaction(deferred: false);
-        for (var step = current; step < SqliteSchema.Version; step++)
+        // The file's identity, in its header: what tells this file from one put in its place later.
+        var id = (int)await ScalarAsync(c, null, "PRAGMA application_id;", cancellationToken);
+        if (id == 0)
         {
-            await ExecuteAsync(c, tx, SqliteSchema.Steps[step], cancellationToken);
+            id = Random.Shared.Next(1, int.MaxValue);
+            await ExecuteAsync(c, null, $"PRAGMA application_id={id};", cancellationToken);
         }
 
-        await ExecuteAsync(c, tx, $"PRAGMA user_version={SqliteSchema.Version};", cancellationToken);
-        await tx.CommitAsync(cancellationToken);
+        if (marker is not null && expected is null)
+        {
+            await System.IO.File.WriteAllTextAsync(marker, id.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+        }
+
+        db.Adopt(id);
     }
 
-    public Task CheckAsync(CancellationToken cancellationToken) =>
-        db.WriteAsync(async c =>
+    public Task CheckAsync(CancellationToken cancellationToken)
+    {
+        db.EnsureSameFile(now: true);
+        return db.WriteAsync(async c =>
         {
             await using var tx = c.BeginTransaction(deferred: false);
             await ExecuteAsync(c, tx, "INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, $now);", cancellationToken,
@@ -42,6 +69,7 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
             await tx.CommitAsync(cancellationToken);
             return true;
         }, cancellationToken);
+    }
 
     public void Close() => db.Close();
 }

@@ -48,7 +48,7 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
             {
                 throw new FetchFailureException(FetchErrorCode.RobotsDisallowed, rules.DisallowsAll
                     ? $"robots.txt of {uri.Scheme}://{uri.Authority} could not be read (server error or unreachable), which disallows every path for now"
-                    : $"robots.txt of {uri.Scheme}://{uri.Authority} disallows {uri.PathAndQuery} for {RobotsCache.ProductToken(_options.UserAgent)}");
+                    : $"robots.txt of {uri.Scheme}://{uri.Authority} disallows {uri.PathAndQuery} for {Robots.RobotsTxt.ProductToken(_options.UserAgent)}");
             }
 
             if (rules.CrawlDelay is { TotalSeconds: > 0 } delay && (rate <= 0 || 1 / delay.TotalSeconds < rate))

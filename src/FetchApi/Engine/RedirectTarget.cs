@@ -16,14 +16,15 @@ public static partial class RedirectTarget
     [GeneratedRegex("^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", RegexOptions.Singleline)]
     private static partial Regex SchemeAndRest();
 
+    static readonly char[] C0AndSpace = [.. Enumerable.Range(0, 0x21).Select(c => (char)c)];
+
     static readonly IdnMapping Idna = new() { AllowUnassigned = false, UseStd3AsciiRules = false };
 
     /// <summary>The absolute URL <paramref name="location"/> names, relative to <paramref name="current"/>.</summary>
     public static Uri Resolve(Uri current, string location)
     {
-        var value = new string(location.Where(c => c is not ('\t' or '\n' or '\r')).ToArray()).Trim(' ', '\u0000', '\u0001', '\u0002', '\u0003',
-            '\u0004', '\u0005', '\u0006', '\u0007', '\b', '\u000B', '\f', '\u000E', '\u000F', '\u0010', '\u0011', '\u0012', '\u0013', '\u0014',
-            '\u0015', '\u0016', '\u0017', '\u0018', '\u0019', '\u001A', '\u001B', '\u001C', '\u001D', '\u001E', '\u001F');
+        // WHATWG: tabs and newlines anywhere are dropped, leading and trailing C0 controls and spaces trimmed.
+        var value = new string(location.Where(c => c is not ('\t' or '\n' or '\r')).ToArray()).Trim(C0AndSpace);
         string absolute;
         if (SchemeAndRest().Match(value) is { Success: true } match)
         {

@@ -25,18 +25,11 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
     readonly EngineOptions _options = options.Value;
     readonly Dictionary<string, Entry> _entries = [];
     readonly Lock _gate = new();
-    readonly string _productToken = ProductToken(options.Value.UserAgent);
+    readonly string _productToken = RobotsTxt.ProductToken(options.Value.UserAgent);
     long _fetches;
 
     /// <summary>robots.txt requests made (each origin once per cache period): what tests and metrics count.</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
-
-    /// <summary>The product token of a User-Agent (<c>FetchApi</c> of <c>FetchApi/2.0 (+...)</c>): what robots.txt groups name.</summary>
-    public static string ProductToken(string userAgent)
-    {
-        var end = userAgent.IndexOfAny([' ', '/', '\t']);
-        return end < 0 ? userAgent : userAgent[..end];
-    }
 
     /// <summary>The rules for <paramref name="uri"/>'s origin; fetched (at <paramref name="requestsPerSecond"/> for the host) when not cached.</summary>
     public Task<RobotsTxt> GetAsync(Uri uri, double requestsPerSecond, CancellationToken cancellationToken)

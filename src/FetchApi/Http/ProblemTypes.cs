@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -73,7 +72,7 @@ public static class ProblemTypes
     public static ProblemType For(ProblemCode code) => ByCode[code];
 
     /// <summary>The wire name of a code: <c>validation_failed</c>.</summary>
-    public static string Name(ProblemCode code) => JsonNamingPolicy.SnakeCaseLower.ConvertName(code.ToString());
+    public static string Name(ProblemCode code) => QueryValues.WireName(code);
 
     /// <summary>The code of a problem the framework raised with only a status (405 from routing, 400 from Kestrel).</summary>
     public static ProblemCode ForStatus(int status) => status switch

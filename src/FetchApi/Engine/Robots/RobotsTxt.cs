@@ -126,11 +126,14 @@ public sealed class RobotsTxt
     }
 
     /// <summary>RFC 9309 §2.2.1: the product token matches the user-agent value case-insensitively (a value like <c>FetchApi/2.0</c> names it too).</summary>
-    static bool AgentMatches(string value, string productToken)
+    static bool AgentMatches(string value, string productToken) =>
+        ProductToken(value) is { Length: > 0 } token && token.Equals(productToken, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The product token of a User-Agent or user-agent line: <c>FetchApi</c> of <c>FetchApi/2.0 (+...)</c>.</summary>
+    public static string ProductToken(string userAgent)
     {
-        var end = value.IndexOfAny([' ', '/', '\t']);
-        var token = end < 0 ? value : value[..end];
-        return token.Length > 0 && token.Equals(productToken, StringComparison.OrdinalIgnoreCase);
+        var end = userAgent.IndexOfAny([' ', '/', '\t']);
+        return end < 0 ? userAgent : userAgent[..end];
     }
 
     /// <summary>Whether the crawler may fetch <paramref name="pathAndQuery"/> (the URL's path and query, percent-encoded as sent).</summary>

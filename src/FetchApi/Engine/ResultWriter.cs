@@ -64,6 +64,7 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
     async Task WriteWithRetryAsync(List<SlotUpdate> results, List<BatchStarted> started, CancellationToken stoppingToken)
     {
         var delay = TimeSpan.FromMilliseconds(50);
+        var stoppingAttempts = 0;
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -77,15 +78,29 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
                 changes.Publish(written.Touched, ended: written.Completed.Count > 0);
                 return;
             }
-            catch (Exception ex) when (attempt < 50 || !stoppingToken.IsCancellationRequested)
+            catch (Exception ex)
             {
-                LogWriteFailed(ex, results.Count, attempt, delay);
+                // Stopping: a few quick tries, then the results are left to the next start (their slots stay pending and
+                // are fetched again), rather than holding the shutdown until the host kills the process.
+                if (stoppingToken.IsCancellationRequested && ++stoppingAttempts > StoppingAttempts)
+                {
+                    LogGaveUp(ex, results.Count);
+                    return;
+                }
+
+                LogWriteFailed(ex.Message, results.Count, attempt, delay);
                 await Task.Delay(delay, time, CancellationToken.None);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5_000));
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, stoppingToken.IsCancellationRequested ? 200 : 5_000));
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Count} results failed (attempt {Attempt}); retrying in {Delay}")]
-    partial void LogWriteFailed(Exception exception, int count, int attempt, TimeSpan delay);
+    const int StoppingAttempts = 5;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Count} results failed (attempt {Attempt}): {Reason}; retrying in {Delay}")]
+    partial void LogWriteFailed(string reason, int count, int attempt, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Shutting down with {Count} results the store would not take; their slots stay pending and are fetched again after the restart")]
+    partial void LogGaveUp(Exception exception, int count);
 }

@@ -124,8 +124,21 @@ public sealed partial class SqliteDatabase : IDisposable
         SqliteConnection.ClearPool(connection);
     }
 
+    const int ReadOnlyCode = 8;
+
     // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
-    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
+    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or ReadOnlyCode or 10 or 13 or 14;
+
+    /// <summary>
+    /// SQLite opens a file it may not write read-only, silently, and a pooled connection stays so after the file became
+    /// writable: the pool is emptied, so that the next write opens the file afresh and succeeds once the cause is gone.
+    /// </summary>
+    StoreUnavailableException ReadOnly()
+    {
+        Close();
+        return new StoreUnavailableException(new IOException(
+            $"the database file {File} is read-only for this process (check the owner and mode of the file and its folder)"));
+    }
 
     /// <summary>
     /// Runs a write in its turn, reporting an unavailable file as <see cref="StoreUnavailableException"/>. Writes take
@@ -139,7 +152,16 @@ public sealed partial class SqliteDatabase : IDisposable
         {
             EnsureSameFile();
             await using var c = await OpenAsync(ct);
+            if (SQLitePCL.raw.sqlite3_db_readonly(c.Handle, "main") == 1)
+            {
+                throw ReadOnly();
+            }
+
             return await write(c);
+        }
+        catch (SqliteException e) when ((e.SqliteErrorCode & 0xFF) == ReadOnlyCode)
+        {
+            throw ReadOnly();
         }
         catch (SqliteException e) when (IsUnavailable(e))
         {

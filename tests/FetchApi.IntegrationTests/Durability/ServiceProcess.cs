@@ -58,7 +58,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<ServiceProcess> StartAsync(string databasePath, IDictionary<string, string>? settings = null)
+    /// <summary>Starts the service and waits until it is ready (or, with <paramref name="ready"/> false, only live: a start on a store that cannot take writes).</summary>
+    public static async Task<ServiceProcess> StartAsync(string databasePath, IDictionary<string, string>? settings = null, bool ready = true)
     {
         var dll = ServiceDll();
         var port = FreePort();
@@ -104,7 +105,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await service.WaitUntilReadyAsync();
+        await service.WaitUntilAnswersAsync(ready ? "/health/ready" : "/health/live");
         return service;
     }
 
@@ -130,7 +131,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    async Task WaitUntilReadyAsync()
+    async Task WaitUntilAnswersAsync(string path)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
@@ -138,7 +139,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             Assert.False(_process.HasExited, $"the service exited with {(_process.HasExited ? _process.ExitCode : 0)}:\n{Output}");
             try
             {
-                using var response = await Client.GetAsync("/health/ready", TestContext.Current.CancellationToken);
+                using var response = await Client.GetAsync(path, TestContext.Current.CancellationToken);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return;
@@ -148,7 +149,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             {
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"the service did not become ready:\n{Output}");
+            Assert.True(DateTime.UtcNow < deadline, $"{path} did not answer 200:\n{Output}");
             await Task.Delay(50, TestContext.Current.CancellationToken);
         }
     }

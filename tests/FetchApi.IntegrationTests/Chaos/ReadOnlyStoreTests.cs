@@ -1,0 +1,68 @@
+using System.Net;
+using FetchApi.IntegrationTests.Durability;
+using FetchApi.IntegrationTests.Upstream;
+
+namespace FetchApi.IntegrationTests.Chaos;
+
+/// <summary>
+/// The real process started on a database file it may not write (a wrong owner or mode after a restore): it answers
+/// 503 store_unavailable and readiness 503 meanwhile, and once the file is writable again it recovers by itself:
+/// new batches are taken, and the slots it had to leave pending are fetched and written. No restart.
+/// </summary>
+public sealed class ReadOnlyStoreTests : IAsyncLifetime
+{
+    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-readonly", Guid.NewGuid().ToString("N"));
+    UpstreamServer _upstream = null!;
+
+    string DatabasePath => Path.Combine(_directory, "fetchapi.db");
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        _upstream = await UpstreamServer.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _upstream.DisposeAsync();
+        await Faults.RunAsync("chattr", "-i", DatabasePath);
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task AStartOnAReadOnlyFileRecoversWithoutARestartOnceTheFileIsWritable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        Guid waiting;
+        await using (var first = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            // Accepted, then the process dies before the slot is fetched: the next start owes this result.
+            waiting = await first.Client.SubmitAsync([_upstream.Url("/gate/readonly")]);
+            await first.KillAsync();
+        }
+
+        _upstream.Open("readonly");
+        var readOnly = await Faults.ReadOnlyAsync(DatabasePath);
+        await using var service = await ServiceProcess.StartAsync(DatabasePath, ready: false);
+        using (var ready = await service.Client.GetAsync("/health/ready", ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        }
+
+        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
+
+        await readOnly.DisposeAsync();
+
+        await Api.EventuallyAsync(async () =>
+        {
+            using var ready = await service.Client.GetAsync("/health/ready", ct);
+            return ready.StatusCode == HttpStatusCode.OK;
+        }, $"readiness did not recover once the file was writable:\n{service.Output}");
+        var fresh = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+        Assert.Equal("completed", (await service.Client.WaitUntilDoneAsync(fresh))["status"]!.GetValue<string>());
+        var slot = Assert.Single(await service.Client.ResultsAsync(waiting));
+        Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
+        Assert.Equal(0, await service.TerminateAsync(TimeSpan.FromSeconds(25)));
+    }
+}

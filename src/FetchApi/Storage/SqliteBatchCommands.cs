@@ -105,7 +105,7 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
             var after = (await ReadSummaryAsync(c, tx, id, owner, cancellationToken))!.Value.Summary;
             await tx.CommitAsync(cancellationToken);
             return (CancelOutcome.Cancelled, after);
-        }, cancellationToken);
+        }, cancellationToken, frees: true);
 
     public Task<bool> DeleteAsync(Guid id, string? owner, CancellationToken cancellationToken) =>
         db.WriteAsync(async c =>
@@ -122,5 +122,5 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                 ("$seq", seq));
             await tx.CommitAsync(cancellationToken);
             return true;
-        }, cancellationToken);
+        }, cancellationToken, frees: true);
 }

@@ -40,7 +40,11 @@ public sealed partial class SqliteDatabase : IDisposable
         }
 
         _connectionString = builder.ToString();
+        Reserve = new SqliteDiskReserve(File, options.Value.DiskReserveBytes, logger);
     }
+
+    /// <summary>The room kept for writes that free space when the disk fills.</summary>
+    public SqliteDiskReserve Reserve { get; }
 
     /// <summary>The database file's full path; null for an in-memory database.</summary>
     public string? File { get; }
@@ -125,9 +129,10 @@ public sealed partial class SqliteDatabase : IDisposable
     }
 
     const int ReadOnlyCode = 8;
+    const int FullCode = 13;
 
     // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
-    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or ReadOnlyCode or 10 or 13 or 14;
+    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or ReadOnlyCode or 10 or FullCode or 14;
 
     /// <summary>
     /// SQLite opens a file it may not write read-only, silently, and a pooled connection stays so after the file became
@@ -143,21 +148,35 @@ public sealed partial class SqliteDatabase : IDisposable
     /// <summary>
     /// Runs a write in its turn, reporting an unavailable file as <see cref="StoreUnavailableException"/>. Writes take
     /// turns on an async lock first: SQLite has one writer at a time anyway, and waiting here costs no thread, while
-    /// waiting in SQLite's busy handler would block one.
+    /// waiting in SQLite's busy handler would block one. A write that <paramref name="frees"/> space (deleting,
+    /// cancelling) still runs on a full disk, in the room of the released reserve; any other is refused there.
     /// </summary>
-    public async Task<T> WriteAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct, bool frees = false)
     {
         await _writes.WaitAsync(ct);
         try
         {
             EnsureSameFile();
-            await using var c = await OpenAsync(ct);
-            if (SQLitePCL.raw.sqlite3_db_readonly(c.Handle, "main") == 1)
+            if (!Reserve.TryRecover() && !frees)
             {
-                throw ReadOnly();
+                throw Reserve.Refusal();
             }
 
-            return await write(c);
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await WriteOnceAsync(write, ct);
+                }
+                catch (SqliteException e) when ((e.SqliteErrorCode & 0xFF) == FullCode)
+                {
+                    Reserve.Release($"the disk holding {File} is full ({e.Message})");
+                    if (!frees || attempt > 1)
+                    {
+                        throw Reserve.Refusal();
+                    }
+                }
+            }
         }
         catch (SqliteException e) when ((e.SqliteErrorCode & 0xFF) == ReadOnlyCode)
         {
@@ -171,6 +190,17 @@ public sealed partial class SqliteDatabase : IDisposable
         {
             _writes.Release();
         }
+    }
+
+    async Task<T> WriteOnceAsync<T>(Func<SqliteConnection, Task<T>> write, CancellationToken ct)
+    {
+        await using var c = await OpenAsync(ct);
+        if (SQLitePCL.raw.sqlite3_db_readonly(c.Handle, "main") == 1)
+        {
+            throw ReadOnly();
+        }
+
+        return await write(c);
     }
 
     /// <summary>Runs a read, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>

@@ -35,5 +35,5 @@ public sealed class SqliteRetention(SqliteDatabase db) : IRetentionStore
             await ExecuteAsync(c, tx, "DELETE FROM idempotency WHERE expires_at < $now;", cancellationToken, ("$now", Ms(now)));
             await tx.CommitAsync(cancellationToken);
             return seqs.Count;
-        }, cancellationToken);
+        }, cancellationToken, frees: true);
 }

@@ -56,6 +56,7 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
         }
 
         db.Adopt(id);
+        db.Reserve.Start();
     }
 
     public Task CheckAsync(CancellationToken cancellationToken)

@@ -37,6 +37,12 @@ public sealed class StorageOptions : IValidatableObject
     /// <summary>How long a batch is kept after it ended.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")] public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// SQLite: bytes kept free beside the database file (<c>&lt;file&gt;.reserve</c>) and released when the disk fills, so
+    /// that deleting and cancelling batches still work on a full disk. 0 keeps no reserve.
+    /// </summary>
+    [Range(0, 1L << 40)] public long DiskReserveBytes { get; set; } = 64L * 1024 * 1024;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         string? problem = null;

@@ -49,20 +49,25 @@ public sealed partial class SqliteDatabase : IDisposable
     /// <summary>The database file's full path; null for an in-memory database.</summary>
     public string? File { get; }
 
-    /// <summary>The identity (<c>PRAGMA application_id</c>) of the file at <paramref name="path"/>; null when there is no such file.</summary>
+    /// <summary>
+    /// The identity (<c>PRAGMA application_id</c>) in the header of the file at <paramref name="path"/>, read from the
+    /// file's own bytes: null when there is no such file, 0 for one that is not an SQLite database or has none. Not
+    /// through SQLite: a connection to a file put in place of ours would read the old file's WAL left beside it.
+    /// </summary>
     public static int? IdentityOf(string path)
     {
-        if (!System.IO.File.Exists(path))
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            Span<byte> header = stackalloc byte[100];
+            return file.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) == header.Length && header[..16].SequenceEqual("SQLite format 3\0"u8)
+                ? System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[68..])
+                : 0;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
-
-        // Not pooled: a pooled connection may still hold a file that was deleted or replaced since.
-        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        c.Open();
-        using var command = c.CreateCommand();
-        command.CommandText = "PRAGMA application_id;";
-        return Convert.ToInt32(command.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>From now on, reads and writes check that the file at the path still has this identity.</summary>
@@ -92,7 +97,7 @@ public sealed partial class SqliteDatabase : IDisposable
         {
             found = IdentityOf(File);
         }
-        catch (SqliteException)
+        catch (IOException)
         {
             found = null;
         }

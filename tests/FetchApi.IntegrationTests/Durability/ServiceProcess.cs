@@ -109,6 +109,49 @@ public sealed class ServiceProcess : IAsyncDisposable
         return service;
     }
 
+    /// <summary>
+    /// Starts the service for a start that is expected to fail (a bad setting, a refused store) and waits for it to
+    /// exit (60 s at most); returns its exit code and the lines it wrote to stderr.
+    /// </summary>
+    public static async Task<(int ExitCode, string[] Errors)> RunUntilExitAsync(IDictionary<string, string> settings)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dll = ServiceDll();
+        var info = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["Security__DeniedNetworks__0"] = "0.0.0.0/0";
+        info.Environment["Security__DeniedNetworks__1"] = "::/0";
+        foreach (var (key, value) in settings)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+
+        await stdout;
+        return (process.ExitCode, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     void Append(string? line)
     {
         if (line is null)

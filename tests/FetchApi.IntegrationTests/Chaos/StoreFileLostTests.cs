@@ -1,0 +1,85 @@
+using System.Net;
+using FetchApi.IntegrationTests.Durability;
+using FetchApi.IntegrationTests.Upstream;
+
+namespace FetchApi.IntegrationTests.Chaos;
+
+/// <summary>
+/// The SQLite file deleted or replaced under the running process: never silent. The service stops accepting (503
+/// store_unavailable, readiness 503) instead of writing into an unlinked file, says so in a Critical log line, and a
+/// later start refuses to begin anew on an empty (or foreign) file where earlier data should be.
+/// </summary>
+public sealed class StoreFileLostTests : IAsyncLifetime
+{
+    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-lost", Guid.NewGuid().ToString("N"));
+    UpstreamServer _upstream = null!;
+
+    string DatabasePath => Path.Combine(_directory, "store.db");
+
+    public async ValueTask InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        _upstream = await UpstreamServer.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _upstream.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ADeletedOrReplacedFileStopsTheServiceLoudlyAndARestartRefusesToBeginAnew(bool replace)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using (var service = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            var id = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+            await service.Client.WaitUntilDoneAsync(id);
+
+            if (replace)
+            {
+                // Another database moved into its place, as a careless restore does.
+                var other = DatabasePath + ".other";
+                await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={other};Pooling=False"))
+                {
+                    await connection.OpenAsync(ct);
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = "PRAGMA application_id=12345; CREATE TABLE t (x);";
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+
+                File.Move(other, DatabasePath, overwrite: true);
+            }
+            else
+            {
+                File.Delete(DatabasePath);
+            }
+
+            using (var ready = await service.Client.GetAsync("/health/ready", ct))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            }
+
+            var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
+            using (var read = await service.Client.GetAsync($"/batches/{id}", ct))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, read.StatusCode);
+            }
+
+            Assert.Contains("STORE LOST: ", service.Output, StringComparison.Ordinal);
+            await service.KillAsync();
+        }
+
+        // A restart refuses to begin anew on the empty or foreign file, in one line.
+        var (exitCode, errors) = await ServiceProcess.RunUntilExitAsync(
+            new Dictionary<string, string> { ["Storage__ConnectionString"] = $"Data Source={DatabasePath}" });
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(errors);
+        Assert.StartsWith("Refusing to start: ", line, StringComparison.Ordinal);
+        Assert.Contains("is not the database this service created", line, StringComparison.Ordinal);
+    }
+}

@@ -104,12 +104,42 @@ public sealed partial class SqliteDatabase : IDisposable
 
         if (found != _identity)
         {
-            _lost = found is null
+            throw Lose(found is null
                 ? $"the database file {File} was deleted while the service ran"
-                : $"the database file {File} was replaced while the service ran (identity {found}, opened {_identity})";
-            LogLost(_logger, _lost);
-            throw new StoreUnavailableException(new IOException(_lost));
+                : $"the database file {File} was replaced while the service ran (identity {found}, opened {_identity})");
         }
+    }
+
+    /// <summary>
+    /// After every commit: the file and its WAL are still at their paths. A WAL deleted under the service would take
+    /// every commit since into an unlinked file, lost at the next stop; this commit's caller gets 503, not 202.
+    /// </summary>
+    void EnsureFilesStillThere()
+    {
+        if (File is null || _identity == 0)
+        {
+            return;
+        }
+
+        if (!System.IO.File.Exists(File))
+        {
+            throw Lose($"the database file {File} was deleted while the service ran");
+        }
+
+        if (!System.IO.File.Exists(File + "-wal"))
+        {
+            throw Lose($"the write-ahead log {File}-wal was deleted while the service ran: commits since then went into an unlinked file");
+        }
+    }
+
+    StoreUnavailableException Lose(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _lost, reason, null) is null)
+        {
+            LogLost(_logger, reason);
+        }
+
+        return new StoreUnavailableException(new IOException(_lost));
     }
 
     [LoggerMessage(Level = LogLevel.Critical,
@@ -205,7 +235,9 @@ public sealed partial class SqliteDatabase : IDisposable
             throw ReadOnly();
         }
 
-        return await write(c);
+        var result = await write(c);
+        EnsureFilesStillThere();
+        return result;
     }
 
     /// <summary>Runs a read, reporting an unavailable file as <see cref="StoreUnavailableException"/>.</summary>

@@ -82,4 +82,26 @@ public sealed class StoreFileLostTests : IAsyncLifetime
         Assert.StartsWith("Refusing to start: ", line, StringComparison.Ordinal);
         Assert.Contains("is not the database this service created", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ADeletedWriteAheadLogIsA503AtTheNextWriteNotA202IntoAnUnlinkedFile()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var service = await ServiceProcess.StartAsync(DatabasePath);
+        var id = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+        await service.Client.WaitUntilDoneAsync(id);
+
+        File.Delete(DatabasePath + "-wal");
+
+        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("store_unavailable", body!["code"]!.GetValue<string>());
+        using (var ready = await service.Client.GetAsync("/health/ready", ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        }
+
+        Assert.Contains("STORE LOST: the write-ahead log", service.Output, StringComparison.Ordinal);
+    }
 }
+

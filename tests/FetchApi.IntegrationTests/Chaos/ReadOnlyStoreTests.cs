@@ -65,4 +65,32 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
         Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
         Assert.Equal(0, await service.TerminateAsync(TimeSpan.FromSeconds(25)));
     }
+
+    [Fact]
+    public async Task ASigtermWhileTheFileIsReadOnlyLeavesTheUnwrittenResultsToTheNextStartWithoutHanging()
+    {
+        Guid waiting;
+        await using (var first = await ServiceProcess.StartAsync(DatabasePath))
+        {
+            waiting = await first.Client.SubmitAsync([_upstream.Url("/gate/sigterm")]);
+            await Api.EventuallyAsync(() => _upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 1, "the slot was not fetched");
+            await first.KillAsync();
+        }
+
+        _upstream.Open("sigterm");
+        await using (var readOnly = await Faults.ReadOnlyAsync(DatabasePath))
+        await using (var service = await ServiceProcess.StartAsync(DatabasePath, ready: false))
+        {
+            // The slot is fetched again, and its result has nowhere to go.
+            await Api.EventuallyAsync(() => _upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 2,
+                $"the resumed slot was not fetched again:\n{service.Output}");
+            // Well inside the host's own 30 s: the writer gives up after a few quick tries instead of holding the stop.
+            Assert.Equal(0, await service.TerminateAsync(TimeSpan.FromSeconds(20)));
+            Assert.Contains("results the store would not take; their slots stay pending", service.Output, StringComparison.Ordinal);
+        }
+
+        await using var again = await ServiceProcess.StartAsync(DatabasePath);
+        var slot = Assert.Single(await again.Client.ResultsAsync(waiting));
+        Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
+    }
 }

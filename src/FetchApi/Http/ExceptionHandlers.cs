@@ -9,14 +9,22 @@ sealed class StoreUnavailableExceptionHandler : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (exception is not StoreUnavailableException)
+        if (exception is not StoreUnavailableException unavailable)
         {
             return false;
         }
 
+        // Why, in words a client may read (no paths): whether retrying soon can help.
+        var why = unavailable.Fault switch
+        {
+            StoreFault.DiskFull => "The service's disk is full; deleting and cancelling batches still work. ",
+            StoreFault.ReadOnly => "The service may not write its database file. ",
+            StoreFault.Lost => "The service's database file was removed or replaced; an operator must restore it. ",
+            _ => "",
+        };
         httpContext.Response.Headers.RetryAfter = "5";
         return await Problems.WriteAsync(httpContext, ProblemCode.StoreUnavailable,
-            "The store cannot accept writes right now", "Nothing was stored. Retry after 5 s.", exception);
+            "The store cannot accept writes right now", $"{why}Nothing was stored. Retry after 5 s.", exception);
     }
 }
 

@@ -73,6 +73,9 @@ public sealed partial class SqliteDatabase : IDisposable
     /// <summary>From now on, reads and writes check that the file at the path still has this identity.</summary>
     public void Adopt(int identity) => _identity = identity;
 
+    /// <summary>Whether the file is in WAL mode (then its <c>-wal</c> file must stay beside it while the service runs).</summary>
+    public bool UsesWal { get; set; }
+
     /// <summary>
     /// Throws <see cref="StoreUnavailableException"/> once the file at the path is no longer the one the service opened
     /// (deleted, or replaced by another): writing on would go into an unlinked file, or start a new store silently.
@@ -82,7 +85,7 @@ public sealed partial class SqliteDatabase : IDisposable
     {
         if (_lost is { } lost)
         {
-            throw new StoreUnavailableException(new IOException(lost));
+            throw new StoreUnavailableException(new IOException(lost), StoreFault.Lost);
         }
 
         var last = Interlocked.Read(ref _lastIdentityCheck);
@@ -126,7 +129,7 @@ public sealed partial class SqliteDatabase : IDisposable
             throw Lose($"the database file {File} was deleted while the service ran");
         }
 
-        if (!System.IO.File.Exists(File + "-wal"))
+        if (UsesWal && !System.IO.File.Exists(File + "-wal"))
         {
             throw Lose($"the write-ahead log {File}-wal was deleted while the service ran: commits since then went into an unlinked file");
         }
@@ -139,7 +142,7 @@ public sealed partial class SqliteDatabase : IDisposable
             LogLost(_logger, reason);
         }
 
-        return new StoreUnavailableException(new IOException(_lost));
+        return new StoreUnavailableException(new IOException(_lost), StoreFault.Lost);
     }
 
     [LoggerMessage(Level = LogLevel.Critical,
@@ -177,7 +180,7 @@ public sealed partial class SqliteDatabase : IDisposable
     {
         Close();
         return new StoreUnavailableException(new IOException(
-            $"the database file {File} is read-only for this process (check the owner and mode of the file and its folder)"));
+            $"the database file {File} is read-only for this process (check the owner and mode of the file and its folder)"), StoreFault.ReadOnly);
     }
 
     /// <summary>

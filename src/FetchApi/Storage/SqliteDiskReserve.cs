@@ -78,7 +78,7 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
 
     /// <summary>The exception for a write refused because the disk is full.</summary>
     public StoreUnavailableException Refusal() =>
-        new(new IOException($"{_full}: new batches and results wait until there is room; deleting and cancelling batches still work"));
+        new(new IOException($"{_full}: new batches and results wait until there is room; deleting and cancelling batches still work"), StoreFault.DiskFull);
 
     bool TryTake()
     {

@@ -22,7 +22,12 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
         }
 
         await using var c = await db.OpenAsync(cancellationToken);
-        await ExecuteAsync(c, null, "PRAGMA journal_mode=WAL;", cancellationToken);
+        // The mode it got: a file system without shared memory (some network mounts) keeps the rollback journal.
+        await using (var journal = Command(c, null, "PRAGMA journal_mode=WAL;"))
+        {
+            db.UsesWal = Equals(await journal.ExecuteScalarAsync(cancellationToken), "wal");
+        }
+
         var current = (int)await ScalarAsync(c, null, "PRAGMA user_version;", cancellationToken);
         if (current > SqliteSchema.Version)
         {

@@ -43,6 +43,7 @@ public sealed class DiskFullTests
 
         Assert.True(refused == 2, $"the full disk never refused a batch:\n{service.Output}");
         Assert.Equal("store_unavailable", body!["code"]!.GetValue<string>());
+        Assert.StartsWith("The service's disk is full", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
         using (var ready = await client.GetAsync("/health/ready", ct))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);

@@ -51,6 +51,7 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
 
         var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
         Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
+        Assert.StartsWith("The service may not write its database file", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
 
         await readOnly.DisposeAsync();
 

@@ -65,6 +65,7 @@ public sealed class StoreFileLostTests : IAsyncLifetime
 
             var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
             Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
+            Assert.StartsWith("The service's database file was removed or replaced", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
             using (var read = await service.Client.GetAsync($"/batches/{id}", ct))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, read.StatusCode);

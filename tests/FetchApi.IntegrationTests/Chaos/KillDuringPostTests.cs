@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
 using FetchApi.IntegrationTests.Durability;
-using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Chaos;
 
@@ -11,31 +10,15 @@ namespace FetchApi.IntegrationTests.Chaos;
 /// and completes, and a client that lost its answer and posts again with the same Idempotency-Key gets the one batch
 /// the key names (whether or not the first attempt was committed), never a second one.
 /// </summary>
-public sealed class KillDuringPostTests : IAsyncLifetime
+public sealed class KillDuringPostTests() : ServiceOnFileTest("killpost")
 {
     const int UrlsPerBatch = 5;
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-killpost", Guid.NewGuid().ToString("N"));
-    UpstreamServer _upstream = null!;
-
-    string DatabasePath => Path.Combine(_directory, "fetchapi.db");
-
-    public async ValueTask InitializeAsync()
-    {
-        Directory.CreateDirectory(_directory);
-        _upstream = await UpstreamServer.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _upstream.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
 
     async Task<Guid> PostAsync(HttpClient client, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/batches")
         {
-            Content = JsonContent.Create(new { urls = Enumerable.Range(0, UrlsPerBatch).Select(i => _upstream.Url($"/ok?key={key}&i={i}")) }),
+            Content = JsonContent.Create(new { urls = Enumerable.Range(0, UrlsPerBatch).Select(i => Upstream.Url($"/ok?key={key}&i={i}")) }),
         };
         request.Headers.Add("Idempotency-Key", key);
         using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);

@@ -1,6 +1,5 @@
 using System.Net;
 using FetchApi.IntegrationTests.Durability;
-using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Chaos;
 
@@ -9,24 +8,12 @@ namespace FetchApi.IntegrationTests.Chaos;
 /// 503 store_unavailable and readiness 503 meanwhile, and once the file is writable again it recovers by itself:
 /// new batches are taken, and the slots it had to leave pending are fetched and written. No restart.
 /// </summary>
-public sealed class ReadOnlyStoreTests : IAsyncLifetime
+public sealed class ReadOnlyStoreTests() : ServiceOnFileTest("readonly")
 {
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-readonly", Guid.NewGuid().ToString("N"));
-    UpstreamServer _upstream = null!;
-
-    string DatabasePath => Path.Combine(_directory, "fetchapi.db");
-
-    public async ValueTask InitializeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        Directory.CreateDirectory(_directory);
-        _upstream = await UpstreamServer.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _upstream.DisposeAsync();
         await Faults.RunAsync("chattr", "-i", DatabasePath);
-        Directory.Delete(_directory, recursive: true);
+        await base.DisposeAsync();
     }
 
     [Fact]
@@ -37,11 +24,11 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
         await using (var first = await ServiceProcess.StartAsync(DatabasePath))
         {
             // Accepted, then the process dies before the slot is fetched: the next start owes this result.
-            waiting = await first.Client.SubmitAsync([_upstream.Url("/gate/readonly")]);
+            waiting = await first.Client.SubmitAsync([Upstream.Url("/gate/readonly")]);
             await first.KillAsync();
         }
 
-        _upstream.Open("readonly");
+        Upstream.Open("readonly");
         var readOnly = await Faults.ReadOnlyAsync(DatabasePath);
         await using var service = await ServiceProcess.StartAsync(DatabasePath, ready: false);
         using (var ready = await service.Client.GetAsync("/health/ready", ct))
@@ -49,7 +36,7 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         }
 
-        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{Upstream.Url("/ok")}}"]}""");
         Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
         Assert.StartsWith("The service may not write its database file", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
 
@@ -60,7 +47,7 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
             using var ready = await service.Client.GetAsync("/health/ready", ct);
             return ready.StatusCode == HttpStatusCode.OK;
         }, $"readiness did not recover once the file was writable:\n{service.Output}");
-        var fresh = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+        var fresh = await service.Client.SubmitAsync([Upstream.Url("/ok")]);
         Assert.Equal("completed", (await service.Client.WaitUntilDoneAsync(fresh))["status"]!.GetValue<string>());
         var slot = Assert.Single(await service.Client.ResultsAsync(waiting));
         Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
@@ -73,17 +60,17 @@ public sealed class ReadOnlyStoreTests : IAsyncLifetime
         Guid waiting;
         await using (var first = await ServiceProcess.StartAsync(DatabasePath))
         {
-            waiting = await first.Client.SubmitAsync([_upstream.Url("/gate/sigterm")]);
-            await Api.EventuallyAsync(() => _upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 1, "the slot was not fetched");
+            waiting = await first.Client.SubmitAsync([Upstream.Url("/gate/sigterm")]);
+            await Api.EventuallyAsync(() => Upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 1, "the slot was not fetched");
             await first.KillAsync();
         }
 
-        _upstream.Open("sigterm");
+        Upstream.Open("sigterm");
         await using (var readOnly = await Faults.ReadOnlyAsync(DatabasePath))
         await using (var service = await ServiceProcess.StartAsync(DatabasePath, ready: false))
         {
             // The slot is fetched again, and its result has nowhere to go.
-            await Api.EventuallyAsync(() => _upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 2,
+            await Api.EventuallyAsync(() => Upstream.RequestsPerUrl.GetValueOrDefault("/gate/sigterm") == 2,
                 $"the resumed slot was not fetched again:\n{service.Output}");
             // Well inside the host's own 30 s: the writer gives up after a few quick tries instead of holding the stop.
             Assert.Equal(0, await service.TerminateAsync(TimeSpan.FromSeconds(20)));

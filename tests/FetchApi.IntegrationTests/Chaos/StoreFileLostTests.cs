@@ -1,6 +1,5 @@
 using System.Net;
 using FetchApi.IntegrationTests.Durability;
-using FetchApi.IntegrationTests.Upstream;
 
 namespace FetchApi.IntegrationTests.Chaos;
 
@@ -9,24 +8,8 @@ namespace FetchApi.IntegrationTests.Chaos;
 /// store_unavailable, readiness 503) instead of writing into an unlinked file, says so in a Critical log line, and a
 /// later start refuses to begin anew on an empty (or foreign) file where earlier data should be.
 /// </summary>
-public sealed class StoreFileLostTests : IAsyncLifetime
+public sealed class StoreFileLostTests() : ServiceOnFileTest("lost")
 {
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-lost", Guid.NewGuid().ToString("N"));
-    UpstreamServer _upstream = null!;
-
-    string DatabasePath => Path.Combine(_directory, "store.db");
-
-    public async ValueTask InitializeAsync()
-    {
-        Directory.CreateDirectory(_directory);
-        _upstream = await UpstreamServer.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _upstream.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
 
     [Theory]
     [InlineData(false)]
@@ -36,7 +19,7 @@ public sealed class StoreFileLostTests : IAsyncLifetime
         var ct = TestContext.Current.CancellationToken;
         await using (var service = await ServiceProcess.StartAsync(DatabasePath))
         {
-            var id = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+            var id = await service.Client.SubmitAsync([Upstream.Url("/ok")]);
             await service.Client.WaitUntilDoneAsync(id);
 
             if (replace)
@@ -63,7 +46,7 @@ public sealed class StoreFileLostTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
             }
 
-            var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+            var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{Upstream.Url("/ok")}}"]}""");
             Assert.Equal((HttpStatusCode.ServiceUnavailable, "store_unavailable"), (status, body!["code"]!.GetValue<string>()));
             Assert.StartsWith("The service's database file was removed or replaced", body["detail"]!.GetValue<string>(), StringComparison.Ordinal);
             using (var read = await service.Client.GetAsync($"/batches/{id}", ct))
@@ -89,12 +72,12 @@ public sealed class StoreFileLostTests : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         await using var service = await ServiceProcess.StartAsync(DatabasePath);
-        var id = await service.Client.SubmitAsync([_upstream.Url("/ok")]);
+        var id = await service.Client.SubmitAsync([Upstream.Url("/ok")]);
         await service.Client.WaitUntilDoneAsync(id);
 
         File.Delete(DatabasePath + "-wal");
 
-        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{Upstream.Url("/ok")}}"]}""");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal("store_unavailable", body!["code"]!.GetValue<string>());
         using (var ready = await service.Client.GetAsync("/health/ready", ct))

@@ -1,37 +1,15 @@
-using FetchApi.IntegrationTests.Upstream;
-
 namespace FetchApi.IntegrationTests.Durability;
 
 /// <summary>
 /// A 202 is a promise. These tests kill the real service process in the middle of a large batch, start it again on the
 /// same SQLite file, and check that every accepted batch completes with every slot reported exactly once.
 /// </summary>
-public sealed class CrashRecoveryTests : IAsyncLifetime
+public sealed class CrashRecoveryTests() : ServiceOnFileTest("crash")
 {
     const int Urls = 5000;
     const int Concurrency = 100;
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "fetchapi-crash", Guid.NewGuid().ToString("N"));
-    UpstreamServer _upstream = null!;
 
-    string DatabasePath => Path.Combine(_directory, "fetchapi.db");
-
-    public async ValueTask InitializeAsync()
-    {
-        Directory.CreateDirectory(_directory);
-        _upstream = await UpstreamServer.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_upstream is not null)
-        {
-            await _upstream.DisposeAsync();
-        }
-
-        Directory.Delete(_directory, recursive: true);
-    }
-
-    IEnumerable<string> BigBatch() => Enumerable.Range(0, Urls).Select(i => _upstream.Url($"/delay/20?i={i}"));
+    IEnumerable<string> BigBatch() => Enumerable.Range(0, Urls).Select(i => Upstream.Url($"/delay/20?i={i}"));
 
     /// <summary>Polls until at least <paramref name="fetched"/> slots are final, checking the counts on every read.</summary>
     static async Task WaitForProgressAsync(ServiceProcess service, Guid id, int fetched)
@@ -73,7 +51,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             await WaitForProgressAsync(first, big, Urls / 3);
             // Accepted just before the crash: these must survive it too. Sent together, so that the big batch is still
             // running when the kill comes, even on a loaded machine.
-            small.AddRange(await Task.WhenAll(Enumerable.Range(0, 5).Select(i => first.Client.SubmitAsync([_upstream.Url($"/delay/20?small={i}")]))));
+            small.AddRange(await Task.WhenAll(Enumerable.Range(0, 5).Select(i => first.Client.SubmitAsync([Upstream.Url($"/delay/20?small={i}")]))));
 
             await first.KillAsync();
         }
@@ -112,8 +90,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         Assert.Equal("running", resumedAt["status"]!.GetValue<string>());
         await AssertCompleteAndExactlyOnceAsync(second.Client, big, Urls);
 
-        var refetched = _upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal) && p.Value > 1);
+        var refetched = Upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal) && p.Value > 1);
         Assert.True(refetched <= Concurrency, $"{refetched} URLs were fetched more than once");
-        Assert.Equal(Urls, _upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal)));
+        Assert.Equal(Urls, Upstream.RequestsPerUrl.Count(p => p.Key.StartsWith("/delay/20", StringComparison.Ordinal)));
     }
 }

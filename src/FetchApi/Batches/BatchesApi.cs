@@ -29,7 +29,13 @@ public static class BatchesApi
             .RequireRateLimiting(RatePolicies.Api)
             // 503 store_unavailable: any operation reads or writes the store, which may be locked, full or lost.
             .ProducesProblems(StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable)
-            .AnswerHeadLikeGet();
+            .AnswerHeadLikeGet()
+            // Until the store has opened (a start on a read-only or unreachable store), every operation is that 503.
+            .AddEndpointFilter((context, next) =>
+            {
+                context.HttpContext.RequestServices.GetRequiredService<StoreOpening>().EnsureOpen();
+                return next(context);
+            });
 
         group.MapPost("/", CreateBatch).WithName("CreateBatch")
             .WithSummary("Submit URLs to fetch")

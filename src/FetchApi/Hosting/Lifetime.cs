@@ -9,27 +9,99 @@ namespace FetchApi.Hosting;
 /// <summary>
 /// The one place that says in which order the background parts start and stop, whatever the order of registration.
 /// Start: the store's schema, the result writer, the CPU stage, the engine (which resumes unfinished batches before the
-/// API takes new ones), callbacks, retention. Stop, in reverse: retention and callbacks stop; the engine drains (fetches
-/// in flight finish or are aborted); the CPU stage reads the pages it was handed (or leaves them, and their slots
-/// pending); then the writer is completed and writes everything queued; with several nodes, this node's remaining
-/// leases are released; the store closes last.
+/// API takes new ones), callbacks, retention. A store that cannot be opened yet (read-only, unreachable) is tried again
+/// every 2 s while the service answers: live, not ready, batch operations 503; the parts start once it opens. Stop, in
+/// reverse: retention and callbacks stop; the engine drains (fetches in flight finish or are aborted); the CPU stage
+/// reads the pages it was handed (or leaves them, and their slots pending); then the writer is completed and writes
+/// everything queued; with several nodes, this node's remaining leases are released; the store closes last.
 /// </summary>
-public sealed class Lifetime(
-    IStore store, ResultWriter writer, CpuStage cpu, FetchEngine engine, CallbackDispatcher callbacks, RetentionService retention, IEnumerable<IWorkClaims> claims)
-    : IHostedService
+public sealed partial class Lifetime(
+    IStore store, StoreOpening opening, ResultWriter writer, CpuStage cpu, FetchEngine engine, CallbackDispatcher callbacks,
+    RetentionService retention, IEnumerable<IWorkClaims> claims, IHostApplicationLifetime host, TimeProvider time, ILogger<Lifetime> logger)
+    : IHostedService, IDisposable
 {
+    static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
+    readonly CancellationTokenSource _stopping = new();
+    Task? _openingLater;
+    bool _started;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await store.InitializeAsync(cancellationToken);
+        try
+        {
+            await store.InitializeAsync(cancellationToken);
+        }
+        catch (StoreUnavailableException e)
+        {
+            opening.Wait(e);
+            LogWaiting(e.Message, RetryInterval);
+            _openingLater = OpenLaterAsync(_stopping.Token);
+            return;
+        }
+
+        await StartPartsAsync(cancellationToken);
+    }
+
+    async Task OpenLaterAsync(CancellationToken stopping)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(RetryInterval, time, stopping);
+                try
+                {
+                    await store.InitializeAsync(stopping);
+                    break;
+                }
+                catch (StoreUnavailableException e)
+                {
+                    opening.Wait(e);
+                }
+            }
+
+            await StartPartsAsync(stopping);
+            opening.Opened();
+            LogOpened();
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // What a first start would have refused (a foreign file, a newer schema): the same refusal, later.
+            LogCannotOpen(e);
+            Environment.ExitCode = 1;
+            host.StopApplication();
+        }
+    }
+
+    async Task StartPartsAsync(CancellationToken cancellationToken)
+    {
         await writer.StartAsync(cancellationToken);
         cpu.Start();
         await engine.StartAsync(cancellationToken);
         await callbacks.StartAsync(cancellationToken);
         await retention.StartAsync(cancellationToken);
+        _started = true;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync();
+        if (_openingLater is not null)
+        {
+#pragma warning disable VSTHRD003 // our own task, started in StartAsync; no synchronization context here.
+            await _openingLater;
+#pragma warning restore VSTHRD003
+        }
+
+        if (!_started)
+        {
+            store.Close();
+            return;
+        }
+
         await retention.StopAsync(cancellationToken);
         await callbacks.StopAsync(cancellationToken);
         await engine.StopAsync(cancellationToken);
@@ -51,6 +123,19 @@ public sealed class Lifetime(
 
         store.Close();
     }
+
+    public void Dispose() => _stopping.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "The store cannot be opened: {Reason}. The service runs without it (live, not ready, batch operations 503 " +
+                  "store_unavailable) and tries again every {Interval}; fix the cause and it goes on by itself.")]
+    partial void LogWaiting(string reason, TimeSpan interval);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The store is open now: unfinished batches resume and the service is ready")]
+    partial void LogOpened();
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "The store opened but cannot be used; stopping")]
+    partial void LogCannotOpen(Exception exception);
 }
 
 public static class LifetimeExtensions
@@ -59,6 +144,7 @@ public static class LifetimeExtensions
     public static WebApplicationBuilder AddFetchLifetime(this WebApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<StoreOpening>();
         builder.Services.AddHostedService<Lifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;

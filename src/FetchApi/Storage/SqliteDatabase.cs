@@ -170,7 +170,15 @@ public sealed partial class SqliteDatabase : IDisposable
     const int FullCode = 13;
 
     // SQLITE_BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN: the file cannot take a write now, through no fault of the request.
-    static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or ReadOnlyCode or 10 or FullCode or 14;
+    public static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or ReadOnlyCode or 10 or FullCode or 14;
+
+    /// <summary>An unavailable file as the exception the API answers 503 for, with what a client may know of the cause.</summary>
+    public static StoreUnavailableException Unavailable(SqliteException e) => new(e, (e.SqliteErrorCode & 0xFF) switch
+    {
+        ReadOnlyCode => StoreFault.ReadOnly,
+        FullCode => StoreFault.DiskFull,
+        _ => StoreFault.Unavailable,
+    });
 
     /// <summary>
     /// SQLite opens a file it may not write read-only, silently, and a pooled connection stays so after the file became
@@ -222,7 +230,7 @@ public sealed partial class SqliteDatabase : IDisposable
         }
         catch (SqliteException e) when (IsUnavailable(e))
         {
-            throw new StoreUnavailableException(e);
+            throw Unavailable(e);
         }
         finally
         {
@@ -254,7 +262,7 @@ public sealed partial class SqliteDatabase : IDisposable
         }
         catch (SqliteException e) when (IsUnavailable(e))
         {
-            throw new StoreUnavailableException(e);
+            throw Unavailable(e);
         }
     }
 

@@ -9,6 +9,19 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
 {
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await OpenAsync(cancellationToken);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e) when (IsUnavailable(e))
+        {
+            // A read-only folder or mount, a full disk: the service waits for the file (see Lifetime).
+            throw Unavailable(e);
+        }
+    }
+
+    async Task OpenAsync(CancellationToken cancellationToken)
+    {
         var marker = db.File is { } file ? file + ".identity" : null;
         var expected = marker is not null && System.IO.File.Exists(marker)
             ? int.Parse(await System.IO.File.ReadAllTextAsync(marker, cancellationToken), System.Globalization.CultureInfo.InvariantCulture)

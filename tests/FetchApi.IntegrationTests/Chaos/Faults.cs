@@ -86,6 +86,14 @@ public static class Faults
             }
         }
 
+        /// <summary>Remounts the disk read-only, as a file system that went read-only does; disposing makes it writable again.</summary>
+        public async Task<IAsyncDisposable> ReadOnlyAsync()
+        {
+            var (code, output) = await RunAsync("mount", "-o", "remount,ro", Directory);
+            Assert.True(code == 0, $"remount read-only: {output}");
+            return new Undo(async () => await RunAsync("mount", "-o", "remount,rw", Directory));
+        }
+
         public async ValueTask DisposeAsync()
         {
             await RunAsync("umount", "-l", Directory);

@@ -81,4 +81,51 @@ public sealed class ReadOnlyStoreTests() : ServiceOnFileTest("readonly")
         var slot = Assert.Single(await again.Client.ResultsAsync(waiting));
         Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
     }
+
+    [Fact]
+    public async Task AStartOnAReadOnlyMountRunsWithoutTheStoreAndGoesOnOnceItIsWritable()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var disk = await Faults.SmallDiskAsync(32 * 1024 * 1024);
+        var file = Path.Combine(disk.Directory, "fetchapi.db");
+        var settings = new Dictionary<string, string> { ["Storage__DiskReserveBytes"] = "0", ["Engine__ShutdownTimeout"] = "00:00:01" };
+        Guid waiting;
+        await using (var first = await ServiceProcess.StartAsync(file, settings))
+        {
+            waiting = await first.Client.SubmitAsync([Upstream.Url("/gate/mount")]);
+            await Api.EventuallyAsync(() => Upstream.RequestsPerUrl.GetValueOrDefault("/gate/mount") == 1, "the slot was not fetched");
+            // A clean stop: the slot stays pending, and SQLite removes its -wal and -shm, which a read-only mount cannot recreate.
+            Assert.Equal(0, await first.TerminateAsync(TimeSpan.FromSeconds(25)));
+            Assert.False(File.Exists(file + "-wal"));
+        }
+
+        Upstream.Open("mount");
+        var readOnly = await disk.ReadOnlyAsync();
+        await using var service = await ServiceProcess.StartAsync(file, settings, ready: false);
+        using (var ready = await service.Client.GetAsync("/health/ready", ct))
+        {
+            Assert.True(ready.StatusCode == HttpStatusCode.ServiceUnavailable, await ready.Content.ReadAsStringAsync(ct));
+        }
+
+        var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{Upstream.Url("/ok")}}"]}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("store_unavailable", body!["code"]!.GetValue<string>());
+        using (var read = await service.Client.GetAsync($"/batches/{waiting}", ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, read.StatusCode);
+        }
+
+        Assert.Contains("The store cannot be opened", service.Output, StringComparison.Ordinal);
+
+        await readOnly.DisposeAsync();
+        await Api.EventuallyAsync(async () =>
+        {
+            using var ready = await service.Client.GetAsync("/health/ready", ct);
+            return ready.StatusCode == HttpStatusCode.OK;
+        }, $"readiness did not recover once the mount was writable:\n{service.Output}");
+        var slot = Assert.Single(await service.Client.ResultsAsync(waiting));
+        Assert.Equal(("fetched", 200), (slot.State(), slot.StatusCode()));
+        var fresh = await service.Client.SubmitAsync([Upstream.Url("/ok")]);
+        Assert.Equal("completed", (await service.Client.WaitUntilDoneAsync(fresh))["status"]!.GetValue<string>());
+    }
 }

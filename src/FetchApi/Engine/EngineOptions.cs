@@ -44,6 +44,12 @@ public sealed class EngineOptions
     /// <summary>Most slot results written in one transaction.</summary>
     [Range(1, 100_000)] public int WriteBatchSize { get; set; } = 500;
 
+    /// <summary>
+    /// Results fetched but not yet written, at most: past it (the store is locked, full or read-only) no new fetch
+    /// starts until the writer catches up, so memory stays bounded however long the store refuses.
+    /// </summary>
+    [Range(1, 10_000_000)] public int MaxUnwrittenResults { get; set; } = 10_000;
+
     /// <summary>Largest response header block accepted, in KiB; beyond it the slot fails with <c>protocol_error</c>.</summary>
     [Range(1, 1024)] public int MaxResponseHeadersKiB { get; set; } = 64;
 

@@ -181,6 +181,13 @@ public sealed partial class FetchEngine(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                if (WriterBehind())
+                {
+                    // The store is not taking results: start nothing (claim nothing) until the writer catches up.
+                    await WaitAsync(TimeSpan.FromMilliseconds(100), stoppingToken);
+                    continue;
+                }
+
                 var claimIn = _claims is null ? null : await ClaimIfDueAsync(stoppingToken);
                 Decision decision;
                 List<(Dispatch Dispatch, BatchRun Run)> work;
@@ -289,9 +296,11 @@ public sealed partial class FetchEngine(
         {
             await FetchOneAsync(current, run);
             Completion completion;
+            // Behind: this chain ends here, and the loop (woken) holds further fetches until the writer catches up.
+            var behind = writer.Behind;
             lock (_gate)
             {
-                completion = _scheduler.Complete(current, time.GetUtcNow(), takeNext: !_stopping);
+                completion = _scheduler.Complete(current, time.GetUtcNow(), takeNext: !_stopping && !behind);
                 if (completion.BatchEnded)
                 {
                     End(current.BatchId);
@@ -308,6 +317,10 @@ public sealed partial class FetchEngine(
             {
                 // Several nodes: the finished fetch no longer counts against the limits, so claim again soon.
                 CapacityFreed();
+                Wake();
+            }
+            else if (behind)
+            {
                 Wake();
             }
         }

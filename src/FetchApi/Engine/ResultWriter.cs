@@ -24,8 +24,24 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
     /// <summary>Raised when the writer takes a group of results to write, before its transaction starts.</summary>
     public event Action<IReadOnlyList<SlotUpdate>>? Taken;
 
+    readonly int _maxUnwritten = options.Value.MaxUnwrittenResults;
+    int _unwritten;
+
     /// <summary>Queues a final slot result.</summary>
-    public void Post(SlotUpdate update) => _queue.Writer.TryWrite(update);
+    public void Post(SlotUpdate update)
+    {
+        Interlocked.Increment(ref _unwritten);
+        if (!_queue.Writer.TryWrite(update))
+        {
+            Interlocked.Decrement(ref _unwritten);
+        }
+    }
+
+    /// <summary>Results posted and not yet written (or given up at shutdown).</summary>
+    public int Unwritten => Volatile.Read(ref _unwritten);
+
+    /// <summary>True while <c>Engine:MaxUnwrittenResults</c> or more results wait: the engine starts no fetch meanwhile.</summary>
+    public bool Behind => Unwritten >= _maxUnwritten;
 
     /// <summary>Queues the moment a batch's first fetch started.</summary>
     public void PostStarted(Guid batchId, DateTimeOffset at) => _queue.Writer.TryWrite(new BatchStarted(batchId, at));
@@ -58,6 +74,7 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
 
             Taken?.Invoke(results);
             await WriteWithRetryAsync(results, started, stoppingToken);
+            Interlocked.Add(ref _unwritten, -results.Count);
         }
     }
 

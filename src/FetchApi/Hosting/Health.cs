@@ -103,6 +103,7 @@ sealed class EngineHealthCheck(FetchEngine engine) : IHealthCheck
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(
             !engine.IsRunning ? HealthCheckResult.Unhealthy("the engine is not running")
+            : engine.Paused ? HealthCheckResult.Unhealthy("results wait to be written (the store is not taking them): no new fetch starts until it does")
             : engine.HasRoomFor(1) ? HealthCheckResult.Healthy($"{engine.InFlight} fetches in flight, {engine.Backlog} URLs waiting")
             : HealthCheckResult.Unhealthy($"the backlog is full ({engine.Backlog} URLs waiting); POST /batches answers 503"));
 }

@@ -32,7 +32,13 @@ public sealed partial class SqliteDatabase : IDisposable
     {
         _logger = logger;
         _busyTimeoutMs = (long)options.Value.BusyTimeout.TotalMilliseconds;
-        var builder = new SqliteConnectionStringBuilder(options.Value.ConnectionString) { Pooling = true };
+        var builder = new SqliteConnectionStringBuilder(options.Value.ConnectionString)
+        {
+            Pooling = true,
+            // Microsoft.Data.Sqlite retries a busy or locked statement until this many seconds pass (30 by default):
+            // Storage:BusyTimeout bounds the wait, not that (0 would mean forever).
+            DefaultTimeout = Math.Max(1, (int)Math.Ceiling(options.Value.BusyTimeout.TotalSeconds)),
+        };
         if (builder.DataSource is { Length: > 0 } file && file != ":memory:" && Path.GetDirectoryName(Path.GetFullPath(file)) is { } dir)
         {
             Directory.CreateDirectory(dir);

@@ -65,6 +65,41 @@ public sealed class StoreTests
     }
 
     [Fact]
+    public async Task FetchingPausesWhileResultsCannotBeWrittenSoMemoryStaysBounded()
+    {
+        const int maxUnwritten = 30, concurrency = 5, urls = 300;
+        await using var upstream = await UpstreamServer.StartAsync();
+        await using var factory = new FetchApiFactory(new Dictionary<string, string?>
+        {
+            ["Storage:BusyTimeout"] = "00:00:00.050",
+            ["Engine:MaxUnwrittenResults"] = $"{maxUnwritten}",
+        });
+        using var client = factory.CreateClient();
+        var id = await client.SubmitAsync(Enumerable.Range(0, urls).Select(i => upstream.Url($"/gate/unwritten?i={i}")), new { concurrency });
+        await Api.EventuallyAsync(() => upstream.Requests == concurrency, "the first fetches did not start");
+
+        using (var locker = Open(factory.DatabasePath))
+        {
+            Execute(locker, "BEGIN IMMEDIATE;");
+            upstream.Open("unwritten");
+            // The writer cannot write: once maxUnwritten results wait, the engine starts nothing and readiness says why.
+            await Api.EventuallyAsync(async () =>
+            {
+                using var ready = await client.GetAsync(new Uri("/health/ready", UriKind.Relative), TestContext.Current.CancellationToken);
+                return (await ready.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).Contains("results wait to be written", StringComparison.Ordinal);
+            }, "fetching did not pause while no result could be written");
+            // At most the fetches in flight when it paused finish after it: nothing else was fetched.
+            Assert.InRange(upstream.Requests, maxUnwritten, maxUnwritten + concurrency);
+
+            Execute(locker, "ROLLBACK;");
+        }
+
+        var slots = await client.ResultsAsync(id);
+        Assert.Equal(urls, slots.Count);
+        Assert.All(slots, s => Assert.Equal("fetched", s.State()));
+    }
+
+    [Fact]
     public async Task BatchLargerThanTheInMemoryWindowCompletes()
     {
         await using var upstream = await UpstreamServer.StartAsync();

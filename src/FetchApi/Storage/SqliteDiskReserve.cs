@@ -13,6 +13,8 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
     /// <summary>How often a full store looks whether the disk has room again.</summary>
     static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
 
+    const long MinimumBytes = 1024 * 1024;
+
     string? _path = databaseFile is null || reserveBytes == 0 ? null : databaseFile + ".reserve";
     long _bytes = databaseFile is null ? 0 : reserveBytes;
     readonly string? _directory = databaseFile is null ? null : Path.GetDirectoryName(databaseFile);
@@ -22,14 +24,33 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
     /// <summary>Why the store is full; null when it is not.</summary>
     public string? Full => _full;
 
-    /// <summary>Takes the reserve at start; on a disk without room for it, the service runs without one, and says so.</summary>
+    /// <summary>
+    /// Takes the reserve at start: the configured size, or a quarter of the free space on a disk too small for it
+    /// (a small volume still gets room for deletes); with less than 1 MiB to take, the service runs without, and says so.
+    /// </summary>
     public void Start()
     {
-        if (_path is not null && !TryTake())
+        if (_path is null)
+        {
+            return;
+        }
+
+        var held = File.Exists(_path) ? new FileInfo(_path).Length : 0;
+        var size = Math.Min(_bytes, (new DriveInfo(_directory!).AvailableFreeSpace + held) / 4);
+        if (size < MinimumBytes || !TryTake(size))
         {
             LogNoReserve(logger, databaseFile, _bytes);
+            File.Delete(_path);
             (_path, _bytes) = (null, 0);
+            return;
         }
+
+        if (size < _bytes)
+        {
+            LogSmallerReserve(logger, databaseFile, size, _bytes);
+        }
+
+        _bytes = size;
     }
 
     /// <summary>A write found the disk full: gives the reserve's room to the writes that free space.</summary>
@@ -65,8 +86,8 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
 
         Interlocked.Exchange(ref _lastTry, System.Diagnostics.Stopwatch.GetTimestamp());
         // Room for the reserve and as much again for work, so that the store does not flap between full and not.
-        var room = Math.Max(_bytes, 1024 * 1024);
-        if (_directory is null || new DriveInfo(_directory).AvailableFreeSpace < _bytes + room || !TryTake())
+        var room = Math.Max(_bytes, MinimumBytes);
+        if (_directory is null || new DriveInfo(_directory).AvailableFreeSpace < _bytes + room || !TryTake(_bytes))
         {
             return false;
         }
@@ -80,7 +101,7 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
     public StoreUnavailableException Refusal() =>
         new(new IOException($"{_full}: new batches and results wait until there is room; deleting and cancelling batches still work"), StoreFault.DiskFull);
 
-    bool TryTake()
+    bool TryTake(long size)
     {
         if (_path is null)
         {
@@ -89,13 +110,15 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
 
         try
         {
-            if (File.Exists(_path) && new FileInfo(_path).Length >= _bytes)
+            if (File.Exists(_path) && new FileInfo(_path).Length == size)
             {
                 return true;
             }
 
             // Preallocated (fallocate), not a sparse file: the blocks are really taken, and given back by deleting it.
-            using var reserve = new FileStream(_path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, PreallocationSize = _bytes });
+            // (.NET allocates past the end of the file; the length then makes the size visible to ls and df alike.)
+            using var reserve = new FileStream(_path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, PreallocationSize = size });
+            reserve.SetLength(size);
             return true;
         }
         catch (IOException)
@@ -114,6 +137,10 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
         Message = "The disk holding {File} has no room for the {Bytes}-byte reserve (Storage:DiskReserveBytes): running without one, " +
                   "so deleting batches may fail once the disk is full")]
     static partial void LogNoReserve(ILogger logger, string? file, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The disk holding {File} is small: the reserve for deletes on a full disk is {Bytes} bytes (a quarter of the free space), not the {Configured} of Storage:DiskReserveBytes")]
+    static partial void LogSmallerReserve(ILogger logger, string? file, long bytes, long configured);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The disk holding {File} has room again: the reserve is back and the store takes writes")]
     static partial void LogRoom(ILogger logger, string? file);

@@ -80,6 +80,36 @@ public sealed class ClusterTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ANodeStartedBeforePostgreSqlAnswersRunsWithoutItAndGoesOnOnceItDoes()
+    {
+        var server = await postgres.GetServerAsync();
+        await using var late = new LatePort(server.Port);
+        var settings = Settings("early", perHost: 256);
+        settings["Storage__ConnectionString"] = new NpgsqlConnectionStringBuilder(_database) { Port = late.Port }.ConnectionString;
+
+        var node = await ServiceProcess.StartAsync(Path.Combine(Path.GetTempPath(), "unused.db"), settings, ready: false);
+        _nodes.Add(node);
+        using (var ready = await node.Client.GetAsync("/health/ready", Ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        }
+
+        var (status, body, _) = await node.Client.PostRawAsync("/batches", $$"""{"urls":["{{_upstream.Url("/ok")}}"]}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("store_unavailable", body!["code"]!.GetValue<string>());
+        Assert.Contains("The store cannot be opened", node.Output, StringComparison.Ordinal);
+
+        late.Open();
+        await Api.EventuallyAsync(async () =>
+        {
+            using var ready = await node.Client.GetAsync("/health/ready", Ct);
+            return ready.StatusCode == HttpStatusCode.OK;
+        }, $"the node did not become ready once PostgreSQL answered:\n{node.Output}");
+        var id = await node.Client.SubmitAsync([_upstream.Url("/ok")]);
+        Assert.Equal("completed", (await node.Client.WaitUntilDoneAsync(id))["status"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task BatchesSentToEveryNodeCompleteAndReadTheSameThroughAnyOther()
     {
         var nodes = await StartClusterAsync();

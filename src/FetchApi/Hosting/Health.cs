@@ -1,6 +1,7 @@
 using FetchApi.Engine;
-using FetchApi.Storage;
 using FetchApi.Http;
+using FetchApi.Model;
+using FetchApi.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -93,7 +94,15 @@ sealed class StoreHealthCheck(IStore store) : IHealthCheck
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy($"the store failed a write: {ex.Message}");
+            // Readiness is reachable on the API port: the cause in words, not paths or driver messages (the log has those).
+            return HealthCheckResult.Unhealthy((ex as StoreUnavailableException)?.Fault switch
+            {
+                StoreFault.DiskFull => "the store cannot take writes: the disk is full",
+                StoreFault.ReadOnly => "the store cannot take writes: its file is read-only for the service",
+                StoreFault.Lost => "the store was lost: its file was deleted or replaced while the service ran",
+                StoreFault.Unavailable => "the store cannot take writes now (locked, unreachable or not opened yet)",
+                _ => "the store failed a write (the log says why)",
+            });
         }
     }
 }

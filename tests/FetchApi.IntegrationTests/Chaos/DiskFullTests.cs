@@ -48,6 +48,7 @@ public sealed class DiskFullTests
         using (var ready = await client.GetAsync("/health/ready", ct))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.Contains("the disk is full", await ready.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
         }
 
         using (var cancel = await client.PostAsync(new Uri($"/batches/{waiting}/cancel", UriKind.Relative), null, ct))

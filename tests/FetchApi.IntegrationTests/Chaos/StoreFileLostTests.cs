@@ -44,6 +44,9 @@ public sealed class StoreFileLostTests() : ServiceOnFileTest("lost")
             using (var ready = await service.Client.GetAsync("/health/ready", ct))
             {
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+                var reason = await ready.Content.ReadAsStringAsync(ct);
+                Assert.Contains("the store was lost", reason, StringComparison.Ordinal);
+                Assert.DoesNotContain(Folder, reason, StringComparison.Ordinal);
             }
 
             var (status, body, _) = await service.Client.PostRawAsync("/batches", $$"""{"urls":["{{Upstream.Url("/ok")}}"]}""");

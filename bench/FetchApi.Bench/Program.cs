@@ -25,6 +25,7 @@ catch (ArgumentException e)
 
 var machine = Machine.Describe();
 Console.WriteLine($"machine: {machine}");
+Console.WriteLine($"hey: {Hey.Path ?? "not installed (apt-get install hey): the service's CPU per URL and its latency-bound wall are not compared with it"}");
 Console.WriteLine($"wrk: {Wrk.Path ?? "not installed (apt-get install wrk): throughput is not compared with it, the API is measured with HttpClient only"}");
 
 var work = Directory.CreateTempSubdirectory("fetchapi-bench-");
@@ -201,7 +202,7 @@ static string Report(Machine machine, BenchOptions options, IReadOnlyList<Measur
 static partial class Program
 {
     const string Usage = """
-        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|extract|pg-throughput|pg-latency|pg-cluster|all>... [options]
+        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|growth|fairness|memory|api|sweep|extract|pg-throughput|pg-latency|pg-cluster|all>... [options]
           --repeat N            runs per scenario (default 3)
           --service-dir DIR     use this published FetchApi instead of publishing src/FetchApi (Release) into a temp folder
           --set KEY=VALUE       extra service setting (environment variable), e.g. --set Engine__WriteBatchSize=1000

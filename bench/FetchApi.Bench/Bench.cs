@@ -16,6 +16,7 @@ sealed record BenchOptions
     public int ApiConnections { get; init; } = 32;
     public string? MarkdownOutput { get; init; }
     public IReadOnlyDictionary<string, string> ServiceSettings { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> VariantSettings { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
@@ -84,6 +85,7 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
 
     void Record(string scenario, string metric, double value, string unit, Target? target, string detail, bool? higherIsBetter = null)
     {
+        scenario += _variantLabel;
         _measurements.Add(new Measurement(scenario, metric, value, unit, target, detail, higherIsBetter));
         var verdict = target is null ? "" : $"  [target {target} {unit}: {(target.IsMetBy(value) ? "met" : "NOT met")}]";
         Console.WriteLine($"  {scenario} {metric} = {value.ToString("0.###", CultureInfo.InvariantCulture)} {unit}{verdict}  {detail}");
@@ -97,7 +99,7 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
             settings[key] = value;
         }
 
-        foreach (var (key, value) in options.ServiceSettings)
+        foreach (var (key, value) in options.ServiceSettings.Concat(_variantSettings))
         {
             settings[key] = value;
         }
@@ -151,8 +153,32 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
 
     public async Task RunAsync(string scenario)
     {
+        // --variant KEY=VALUE: the scenario runs once as configured, then once more with the variant's settings on a
+        // fresh service, in the same invocation, so that the two are compared on the same machine minutes apart.
+        await RunOnceAsync(scenario);
+        if (options.VariantSettings.Count > 0)
+        {
+            _variantSettings = options.VariantSettings;
+            _variantLabel = $" [{string.Join(", ", options.VariantSettings.Select(kv => $"{kv.Key}={kv.Value}"))}]";
+            try
+            {
+                await RunOnceAsync(scenario);
+            }
+            finally
+            {
+                _variantSettings = new Dictionary<string, string>();
+                _variantLabel = "";
+            }
+        }
+    }
+
+    IReadOnlyDictionary<string, string> _variantSettings = new Dictionary<string, string>();
+    string _variantLabel = "";
+
+    async Task RunOnceAsync(string scenario)
+    {
         Console.WriteLine();
-        Console.WriteLine($"== {scenario} (load average {Machine.CurrentLoadAverage()}) ==");
+        Console.WriteLine($"== {scenario}{_variantLabel} (load average {Machine.CurrentLoadAverage()}) ==");
         switch (scenario)
         {
             case "latency":

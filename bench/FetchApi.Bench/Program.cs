@@ -84,6 +84,7 @@ static BenchOptions Parse(string[] args)
 {
     var scenarios = new List<string>();
     var settings = new Dictionary<string, string>();
+    var variant = new Dictionary<string, string>();
     var options = new BenchOptions();
     for (var i = 0; i < args.Length; i++)
     {
@@ -118,6 +119,10 @@ static BenchOptions Parse(string[] args)
                 var pair = Next().Split('=', 2);
                 settings[pair[0]] = pair.Length == 2 ? pair[1] : throw new ArgumentException("--set takes KEY=VALUE");
                 break;
+            case "--variant":
+                var setting = Next().Split('=', 2);
+                variant[setting[0]] = setting.Length == 2 ? setting[1] : throw new ArgumentException("--variant takes KEY=VALUE");
+                break;
             case "all":
                 scenarios.AddRange(Bench.AllScenarios);
                 break;
@@ -134,7 +139,7 @@ static BenchOptions Parse(string[] args)
         throw new ArgumentException("name a scenario, or all");
     }
 
-    return options with { Scenarios = scenarios.Distinct().ToList(), ServiceSettings = settings };
+    return options with { Scenarios = scenarios.Distinct().ToList(), ServiceSettings = settings, VariantSettings = variant };
 }
 
 static string RepositoryRoot()
@@ -206,6 +211,7 @@ static partial class Program
           --repeat N            runs per scenario (default 3)
           --service-dir DIR     use this published FetchApi instead of publishing src/FetchApi (Release) into a temp folder
           --set KEY=VALUE       extra service setting (environment variable), e.g. --set Engine__WriteBatchSize=1000
+          --variant KEY=VALUE   run each scenario twice, the second time with this extra setting too (repeatable), to compare in one invocation
           --api-connections N   concurrent connections for the API scenario (default 32)
           --threads             print the service's CPU time per thread name for each phase
           --counters DIR        run dotnet-counters collect (csv) on the service during each phase

@@ -319,16 +319,20 @@ public sealed class Fetcher
         var contentType = response.Content.Headers.ContentType;
         var include = options.IncludeBody && IsTextual(contentType?.MediaType);
         var extract = options.Extract.Count > 0 && HtmlExtractor.IsHtml(contentType?.MediaType);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         // Sized by the declared length, up to 4 MiB: a larger body grows the buffer as it actually arrives.
         using var kept = include || extract ? new MemoryStream((int)Math.Min(response.Content.Headers.ContentLength ?? 0, Math.Min(max, 4 << 20))) : null;
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        // A body that fits in the buffer (most of them) is hashed in one call once read; a larger one streams through an
+        // incremental hash, a buffer at a time. One-shot hashing skips a native hash context per fetch (issue 16).
+        IncrementalHash? hash = null;
+        var filled = 0;
         long total = 0;
+        string sha256;
         try
         {
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
             int read;
-            while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+            while ((read = await stream.ReadAsync(buffer.AsMemory(filled), ct)) > 0)
             {
                 total += read;
                 if (total > max)
@@ -337,19 +341,36 @@ public sealed class Fetcher
                         $"the body exceeded maxBodyBytes {max} (after decompression); reading stopped there");
                 }
 
-                hash.AppendData(buffer, 0, read);
-                kept?.Write(buffer, 0, read);
+                kept?.Write(buffer, filled, read);
+                filled += read;
+                if (filled == buffer.Length)
+                {
+                    hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    hash.AppendData(buffer, 0, filled);
+                    filled = 0;
+                }
+            }
+
+            if (hash is null)
+            {
+                sha256 = Convert.ToHexStringLower(SHA256.HashData(buffer.AsSpan(0, filled)));
+            }
+            else
+            {
+                hash.AppendData(buffer, 0, filled);
+                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
         }
         finally
         {
+            hash?.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
         var body = include ? Decode(kept!, contentType?.CharSet) : null;
         // Exactly the bytes read: the CPU stage holds whole pages, so no page keeps a buffer larger than itself.
         var page = !extract ? null : kept!.Length == kept.Capacity ? kept.GetBuffer() : kept.ToArray();
-        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()), body, page);
+        return (total, sha256, body, page);
     }
 
     static bool IsTextual(string? mediaType) =>

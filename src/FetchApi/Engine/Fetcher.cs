@@ -13,19 +13,6 @@ using Polly.Timeout;
 
 namespace FetchApi.Engine;
 
-/// <summary>What a fetch tells the scheduler about hosts while it runs.</summary>
-public interface IHostHolds
-{
-    /// <summary>The slot's host answered 429/503 with a <c>Retry-After</c> of <paramref name="delay"/>: hold it for everyone.</summary>
-    void RetryAfter(TimeSpan delay);
-
-    /// <summary>
-    /// <paramref name="host"/>'s request rate has no room for another start for <paramref name="delay"/>: dispatch no
-    /// other slot to it meanwhile, so that slots waiting for a slow host never hold the concurrency other hosts could use.
-    /// </summary>
-    void Pace(string host, TimeSpan delay);
-}
-
 /// <summary>
 /// Fetches one URL: attempts under a Polly pipeline (retry with backoff, Retry-After, per-attempt timeout),
 /// redirects followed by hand, the body streamed, counted, hashed and capped. Never throws: every failure
@@ -43,6 +30,7 @@ public sealed class Fetcher
     readonly TimeProvider _time;
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
+    readonly ResiliencePipeline<AttemptResult> _single;
 
     readonly Politeness _politeness;
 
@@ -52,6 +40,10 @@ public sealed class Fetcher
         _politeness = politeness;
         _time = time;
         _options = options.Value;
+        var timeout = new TimeoutStrategyOptions
+        {
+            TimeoutGenerator = args => ValueTask.FromResult(TimeSpan.FromSeconds(args.Context.Properties.GetValue(JobKey, null!).Options.TimeoutSeconds)),
+        };
         _pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<AttemptResult>
             {
@@ -64,11 +56,10 @@ public sealed class Fetcher
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.AttemptNumber, args.Context)),
                 DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.RetryAfter),
             })
-            .AddTimeout(new TimeoutStrategyOptions
-            {
-                TimeoutGenerator = args => ValueTask.FromResult(TimeSpan.FromSeconds(args.Context.Properties.GetValue(JobKey, null!).Options.TimeoutSeconds)),
-            })
+            .AddTimeout(timeout)
             .Build();
+        // maxAttempts 1: no retry strategy to enter and leave around the one attempt.
+        _single = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }.AddTimeout(timeout).Build();
     }
 
     /// <summary>What one attempt produced: a response, the upstream's Retry-After when it sent one, the page to extract from.</summary>
@@ -120,7 +111,7 @@ public sealed class Fetcher
         context.Properties.Set(JobKey, job);
         try
         {
-            var outcome = await _pipeline.ExecuteOutcomeAsync(
+            var outcome = await (options.MaxAttempts > 1 ? _pipeline : _single).ExecuteOutcomeAsync(
                 static async (ctx, state) =>
                 {
                     try

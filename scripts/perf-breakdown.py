@@ -1,5 +1,15 @@
 #!/usr/bin/env python3
-"""Attributes perf samples of the FetchApi service to the parts of a fetch (perf script output on stdin)."""
+"""Where the service's CPU goes, by part of a fetch (issue 16): reads `perf script` output of a bench phase on stdin.
+
+    dotnet run -c Release --project bench/FetchApi.Bench -- throughput --repeat 2 --perf /tmp/perf \
+        --set DOTNET_PerfMapEnabled=1 --set DOTNET_EnableWriteXorExecute=0
+    perf script -i /tmp/perf/throughput-2.perf.data | python3 scripts/perf-breakdown.py
+
+A sample belongs to a feature when any frame of its stack does (the JIT and GC threads, the POST, the polls, the result
+writer, window refills); otherwise to the first component that matches walking from the leaf up. Native frames of
+libc, SQLite and the kernel carry no frame pointers, so some stacks stop there: those are named by what they show.
+Multiply a share by the run's service CPU per URL (the bench prints it) for microseconds per URL.
+"""
 import sys, re, collections
 
 # Walk from the leaf to the root: the first rule that matches a frame names the sample's category.
@@ -51,6 +61,12 @@ def main():
         leaf = frames[0] if frames else "?"
         if "libe_sqlite3" in leaf: counts["SQLite native (stack not unwound: writer, polls, POST)"] += 1; return
         if "libcrypto" in leaf: counts["SHA-256 of the body"] += 1; return
+        text = " ".join(frames)
+        for name, keys in (("kernel: loopback TCP and epoll (stack not unwound)", ("tcp_", "sock", "inet", "ip_", "epoll", "skb", "netif", "loopback")),
+                           ("kernel: futex, thread wake and sleep (stack not unwound)", ("futex", "sched_yield", "schedule", "finish_task_switch", "wake_up")),
+                           ("kernel: page faults, memory (stack not unwound)", ("page_fault", "exc_page", "mmap", "madvise", "do_anonymous"))):
+            if any(k in text for k in keys):
+                counts[name] += 1; return
         counts["other: " + (frames[0].split()[-1][:60] if frames else "?")] += 1
     for line in sys.stdin:
         if not line.strip():

@@ -16,6 +16,7 @@ sealed record BenchOptions
     public int ApiConnections { get; init; } = 32;
     public string? MarkdownOutput { get; init; }
     public IReadOnlyDictionary<string, string> ServiceSettings { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> VariantSettings { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
@@ -76,7 +77,7 @@ sealed class Upstreams(string benchCommand, IReadOnlyList<string> benchPrefix) :
 sealed partial class Bench(BenchOptions options, string serviceDirectory, string workDirectory, Upstreams upstreams) : IAsyncDisposable
 {
     public static readonly string[] AllScenarios =
-        ["latency", "throughput", "fairness", "memory", "api", "sweep", "extract", "pg-throughput", "pg-latency", "pg-cluster"];
+        ["latency", "throughput", "growth", "fairness", "memory", "api", "sweep", "extract", "pg-throughput", "pg-latency", "pg-cluster"];
 
     readonly List<Measurement> _measurements = [];
 
@@ -84,6 +85,7 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
 
     void Record(string scenario, string metric, double value, string unit, Target? target, string detail, bool? higherIsBetter = null)
     {
+        scenario += _variantLabel;
         _measurements.Add(new Measurement(scenario, metric, value, unit, target, detail, higherIsBetter));
         var verdict = target is null ? "" : $"  [target {target} {unit}: {(target.IsMetBy(value) ? "met" : "NOT met")}]";
         Console.WriteLine($"  {scenario} {metric} = {value.ToString("0.###", CultureInfo.InvariantCulture)} {unit}{verdict}  {detail}");
@@ -97,7 +99,7 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
             settings[key] = value;
         }
 
-        foreach (var (key, value) in options.ServiceSettings)
+        foreach (var (key, value) in options.ServiceSettings.Concat(_variantSettings))
         {
             settings[key] = value;
         }
@@ -151,8 +153,32 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
 
     public async Task RunAsync(string scenario)
     {
+        // --variant KEY=VALUE: the scenario runs once as configured, then once more with the variant's settings on a
+        // fresh service, in the same invocation, so that the two are compared on the same machine minutes apart.
+        await RunOnceAsync(scenario);
+        if (options.VariantSettings.Count > 0)
+        {
+            _variantSettings = options.VariantSettings;
+            _variantLabel = $" [{string.Join(", ", options.VariantSettings.Select(kv => $"{kv.Key}={kv.Value}"))}]";
+            try
+            {
+                await RunOnceAsync(scenario);
+            }
+            finally
+            {
+                _variantSettings = new Dictionary<string, string>();
+                _variantLabel = "";
+            }
+        }
+    }
+
+    IReadOnlyDictionary<string, string> _variantSettings = new Dictionary<string, string>();
+    string _variantLabel = "";
+
+    async Task RunOnceAsync(string scenario)
+    {
         Console.WriteLine();
-        Console.WriteLine($"== {scenario} (load average {Machine.CurrentLoadAverage()}) ==");
+        Console.WriteLine($"== {scenario}{_variantLabel} (load average {Machine.CurrentLoadAverage()}) ==");
         switch (scenario)
         {
             case "latency":
@@ -160,6 +186,9 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
                 break;
             case "throughput":
                 await ThroughputBoundAsync();
+                break;
+            case "growth":
+                await GrowthAsync();
                 break;
             case "fairness":
                 await FairnessAsync();
@@ -190,33 +219,6 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
         }
     }
 
-    /// <summary>5,000 URLs, 20 ms latency, concurrency 100: ideal 5,000 / 100 × 20 ms = 1.0 s; target wall ≤ 1.10 × ideal.</summary>
-    async Task LatencyBoundAsync()
-    {
-        const int count = 5000, concurrency = 100, latency = 20;
-        var ideal = (double)count / concurrency * latency / 1000;
-        await using var service = await StartServiceAsync();
-        await WarmUpAsync(service, 0, latency);
-        for (var i = 1; i <= options.Repeat; i++)
-        {
-            var floor = await UpstreamFloorAsync(latency, concurrency);
-            var urls = await upstreams.UrlsAsync(latency, count, $"lat{i}");
-            BatchRun run;
-            CpuUse cpu;
-            await using (var phase = await PhaseAsync(service, $"latency-{i}"))
-            {
-                run = await service.Api.RunAsync(urls, concurrency);
-                cpu = phase.End();
-            }
-
-            CheckAllFetched(run);
-            var wall = run.Wall.TotalSeconds;
-            Record("latency", "wall/ideal", wall / ideal, "×", new Target(1.10, AtMost: true),
-                $"run {i}: wall {wall:F3} s (POST {run.Post?.TotalMilliseconds:F0} ms; server {run.Summary.ServerTime?.TotalSeconds:F3} s), ideal {ideal:F3} s, {count / wall:F0} fetches/s " +
-                $"(ideal {count / ideal:F0}{floor}), peak RSS {service.Process.PeakRssMiB:F0} MiB; {cpu}");
-        }
-    }
-
     /// <summary>
     /// What the upstream itself delivers to wrk at this concurrency (its 20 ms is a Task.Delay, a little more in practice):
     /// the rate no client can beat on this machine, printed beside the ideal.
@@ -231,45 +233,6 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
         var port = await upstreams.PortAsync(latency);
         var wrk = await Wrk.RunAsync(new Uri($"http://127.0.0.1:{port}/r/wrk"), concurrency, 2, TimeSpan.FromSeconds(3));
         return $"; wrk -c{concurrency} on the same route {wrk.RequestsPerSecond:F0}/s, p50 {wrk.P50Ms:F1} ms";
-    }
-
-    /// <summary>20,000 URLs, 0 ms latency, concurrency 256; target ≥ 0.25 × wrk's rate (c=256) on the same route.</summary>
-    async Task ThroughputBoundAsync()
-    {
-        const int count = 20_000, concurrency = 256, latency = 0;
-        await using var service = await StartServiceAsync(new() { ["Batches__MaxUrlsPerBatch"] = count.ToString(CultureInfo.InvariantCulture) });
-        await WarmUpAsync(service, latency);
-        var port = await upstreams.PortAsync(latency);
-        for (var i = 1; i <= options.Repeat; i++)
-        {
-            WrkResult? wrk = null;
-            if (Wrk.Path is not null)
-            {
-                wrk = await Wrk.RunAsync(new Uri($"http://127.0.0.1:{port}/r/wrk"), 256, 2, TimeSpan.FromSeconds(5));
-                Console.WriteLine($"    wrk -c256 -t2 -d5s on the upstream: {wrk.RequestsPerSecond:F0} requests/s, p99 {wrk.P99Ms:F1} ms {wrk.Errors}");
-            }
-
-            var urls = await upstreams.UrlsAsync(latency, count, $"tp{i}");
-            BatchRun run;
-            CpuUse cpu;
-            await using (var phase = await PhaseAsync(service, $"throughput-{i}"))
-            {
-                run = await service.Api.RunAsync(urls, concurrency);
-                cpu = phase.End();
-            }
-
-            CheckAllFetched(run);
-            var rate = count / run.Wall.TotalSeconds;
-            var detail = $"run {i}: wall {run.Wall.TotalSeconds:F3} s (POST {run.Post?.TotalMilliseconds:F0} ms), {rate:F0} fetches/s, {run.Summary.Fetched} of {count} fetched and persisted, " +
-                         $"peak RSS {service.Process.PeakRssMiB:F0} MiB; {cpu}";
-            if (wrk is not null)
-            {
-                Record("throughput", "fetches/s ÷ wrk c=256", rate / wrk.RequestsPerSecond, "×", new Target(0.25, AtMost: false),
-                    detail + $"; wrk {wrk.RequestsPerSecond:F0}/s");
-            }
-
-            Record("throughput", "fetches/s", rate, "/s", null, detail);
-        }
     }
 
     /// <summary>

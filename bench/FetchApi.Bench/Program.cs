@@ -25,6 +25,7 @@ catch (ArgumentException e)
 
 var machine = Machine.Describe();
 Console.WriteLine($"machine: {machine}");
+Console.WriteLine($"hey: {Hey.Path ?? "not installed (apt-get install hey): the service's CPU per URL and its latency-bound wall are not compared with it"}");
 Console.WriteLine($"wrk: {Wrk.Path ?? "not installed (apt-get install wrk): throughput is not compared with it, the API is measured with HttpClient only"}");
 
 var work = Directory.CreateTempSubdirectory("fetchapi-bench-");
@@ -83,6 +84,7 @@ static BenchOptions Parse(string[] args)
 {
     var scenarios = new List<string>();
     var settings = new Dictionary<string, string>();
+    var variant = new Dictionary<string, string>();
     var options = new BenchOptions();
     for (var i = 0; i < args.Length; i++)
     {
@@ -117,6 +119,10 @@ static BenchOptions Parse(string[] args)
                 var pair = Next().Split('=', 2);
                 settings[pair[0]] = pair.Length == 2 ? pair[1] : throw new ArgumentException("--set takes KEY=VALUE");
                 break;
+            case "--variant":
+                var setting = Next().Split('=', 2);
+                variant[setting[0]] = setting.Length == 2 ? setting[1] : throw new ArgumentException("--variant takes KEY=VALUE");
+                break;
             case "all":
                 scenarios.AddRange(Bench.AllScenarios);
                 break;
@@ -133,7 +139,7 @@ static BenchOptions Parse(string[] args)
         throw new ArgumentException("name a scenario, or all");
     }
 
-    return options with { Scenarios = scenarios.Distinct().ToList(), ServiceSettings = settings };
+    return options with { Scenarios = scenarios.Distinct().ToList(), ServiceSettings = settings, VariantSettings = variant };
 }
 
 static string RepositoryRoot()
@@ -201,10 +207,11 @@ static string Report(Machine machine, BenchOptions options, IReadOnlyList<Measur
 static partial class Program
 {
     const string Usage = """
-        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|fairness|memory|api|sweep|extract|pg-throughput|pg-latency|pg-cluster|all>... [options]
+        usage: dotnet run -c Release --project bench/FetchApi.Bench -- <latency|throughput|growth|fairness|memory|api|sweep|extract|pg-throughput|pg-latency|pg-cluster|all>... [options]
           --repeat N            runs per scenario (default 3)
           --service-dir DIR     use this published FetchApi instead of publishing src/FetchApi (Release) into a temp folder
           --set KEY=VALUE       extra service setting (environment variable), e.g. --set Engine__WriteBatchSize=1000
+          --variant KEY=VALUE   run each scenario twice, the second time with this extra setting too (repeatable), to compare in one invocation
           --api-connections N   concurrent connections for the API scenario (default 32)
           --threads             print the service's CPU time per thread name for each phase
           --counters DIR        run dotnet-counters collect (csv) on the service during each phase

@@ -50,6 +50,12 @@ public sealed class EngineOptions
     /// </summary>
     [Range(1, 10_000_000)] public int MaxUnwrittenResults { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long the writer waits, when fewer than an eighth of <see cref="WriteBatchSize"/> results are queued, for more to
+    /// join the same transaction (group commit); zero: each transaction takes only what is queued when it starts.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")] public TimeSpan WriteLinger { get; set; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Largest response header block accepted, in KiB; beyond it the slot fails with <c>protocol_error</c>.</summary>
     [Range(1, 1024)] public int MaxResponseHeadersKiB { get; set; } = 64;
 

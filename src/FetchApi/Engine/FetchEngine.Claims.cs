@@ -152,7 +152,7 @@ public sealed partial class FetchEngine
                 _scheduler.Offer(batch.Id, batch.Options.Concurrency, batch.Slots);
                 if (_scheduler.IsScheduled(batch.Id) && !_runs.ContainsKey(batch.Id))
                 {
-                    _runs[batch.Id] = new BatchRun(batch.Options, Telemetry.FetchTracing.StartBatch(batch.Id, default));
+                    _runs[batch.Id] = new BatchRun(batch.Options, Telemetry.FetchTracing.StartBatch(batch.Id, default), _abort.Token);
                 }
 
                 claimed += batch.Slots.Count;

@@ -37,14 +37,6 @@ public sealed partial class FetchEngine(
     readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     bool _stopping;
 
-    /// <summary>What the engine keeps of a running batch besides the scheduler's queues.</summary>
-    sealed class BatchRun(FetchOptions options, Activity? activity)
-    {
-        public FetchOptions Options { get; } = options;
-        public CancellationTokenSource Cancellation { get; } = new();
-        public Activity? Activity { get; } = activity;
-    }
-
     /// <summary>URLs accepted but not yet handed to a fetch, in memory or still in the store (the whole cluster's, with several nodes).</summary>
     public long Backlog
     {
@@ -122,7 +114,7 @@ public sealed partial class FetchEngine(
 
             var activity = FetchTracing.StartBatch(batchId, createdBy);
             activity?.SetTag("fetchapi.batch.pending", pending);
-            _runs[batchId] = new BatchRun(batchOptions, activity);
+            _runs[batchId] = new BatchRun(batchOptions, activity, _abort.Token);
         }
 
         Wake();
@@ -333,12 +325,11 @@ public sealed partial class FetchEngine(
     async Task FetchOneAsync(Dispatch dispatch, BatchRun run)
     {
         var (batchId, host, slot) = dispatch;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, _abort.Token);
         FetchedSlot fetched;
         try
         {
             using var scope = logger.BeginScope(new SlotScope(batchId, slot.Index));
-            fetched = await fetcher.FetchAsync(slot, run.Options, new SlotHolds(this, host), run.Activity?.Context ?? default, linked.Token);
+            fetched = await fetcher.FetchAsync(slot, run.Options, new SlotHolds(this, host), run.Activity?.Context ?? default, run.Fetches.Token);
         }
         catch (Exception ex)
         {
@@ -362,7 +353,7 @@ public sealed partial class FetchEngine(
         var update = new SlotUpdate(batchId, fetched.Result, host);
         if (fetched.Page is { } page)
         {
-            await HandOverAsync(dispatch, update, page, run, linked.Token);
+            await HandOverAsync(dispatch, update, page, run, run.Fetches.Token);
             return;
         }
 
@@ -374,7 +365,7 @@ public sealed partial class FetchEngine(
     {
         if (_runs.Remove(batchId, out var run))
         {
-            run.Activity?.Dispose();
+            run.Dispose();
         }
     }
 

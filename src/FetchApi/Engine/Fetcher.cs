@@ -13,19 +13,6 @@ using Polly.Timeout;
 
 namespace FetchApi.Engine;
 
-/// <summary>What a fetch tells the scheduler about hosts while it runs.</summary>
-public interface IHostHolds
-{
-    /// <summary>The slot's host answered 429/503 with a <c>Retry-After</c> of <paramref name="delay"/>: hold it for everyone.</summary>
-    void RetryAfter(TimeSpan delay);
-
-    /// <summary>
-    /// <paramref name="host"/>'s request rate has no room for another start for <paramref name="delay"/>: dispatch no
-    /// other slot to it meanwhile, so that slots waiting for a slow host never hold the concurrency other hosts could use.
-    /// </summary>
-    void Pace(string host, TimeSpan delay);
-}
-
 /// <summary>
 /// Fetches one URL: attempts under a Polly pipeline (retry with backoff, Retry-After, per-attempt timeout),
 /// redirects followed by hand, the body streamed, counted, hashed and capped. Never throws: every failure
@@ -43,6 +30,7 @@ public sealed class Fetcher
     readonly TimeProvider _time;
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
+    readonly ResiliencePipeline<AttemptResult> _single;
 
     readonly Politeness _politeness;
 
@@ -52,6 +40,10 @@ public sealed class Fetcher
         _politeness = politeness;
         _time = time;
         _options = options.Value;
+        var timeout = new TimeoutStrategyOptions
+        {
+            TimeoutGenerator = args => ValueTask.FromResult(TimeSpan.FromSeconds(args.Context.Properties.GetValue(JobKey, null!).Options.TimeoutSeconds)),
+        };
         _pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<AttemptResult>
             {
@@ -64,11 +56,10 @@ public sealed class Fetcher
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.AttemptNumber, args.Context)),
                 DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.RetryAfter),
             })
-            .AddTimeout(new TimeoutStrategyOptions
-            {
-                TimeoutGenerator = args => ValueTask.FromResult(TimeSpan.FromSeconds(args.Context.Properties.GetValue(JobKey, null!).Options.TimeoutSeconds)),
-            })
+            .AddTimeout(timeout)
             .Build();
+        // maxAttempts 1: no retry strategy to enter and leave around the one attempt.
+        _single = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = time }.AddTimeout(timeout).Build();
     }
 
     /// <summary>What one attempt produced: a response, the upstream's Retry-After when it sent one, the page to extract from.</summary>
@@ -120,7 +111,7 @@ public sealed class Fetcher
         context.Properties.Set(JobKey, job);
         try
         {
-            var outcome = await _pipeline.ExecuteOutcomeAsync(
+            var outcome = await (options.MaxAttempts > 1 ? _pipeline : _single).ExecuteOutcomeAsync(
                 static async (ctx, state) =>
                 {
                     try
@@ -319,16 +310,20 @@ public sealed class Fetcher
         var contentType = response.Content.Headers.ContentType;
         var include = options.IncludeBody && IsTextual(contentType?.MediaType);
         var extract = options.Extract.Count > 0 && HtmlExtractor.IsHtml(contentType?.MediaType);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         // Sized by the declared length, up to 4 MiB: a larger body grows the buffer as it actually arrives.
         using var kept = include || extract ? new MemoryStream((int)Math.Min(response.Content.Headers.ContentLength ?? 0, Math.Min(max, 4 << 20))) : null;
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        // A body that fits in the buffer (most of them) is hashed in one call once read; a larger one streams through an
+        // incremental hash, a buffer at a time. One-shot hashing skips a native hash context per fetch (issue 16).
+        IncrementalHash? hash = null;
+        var filled = 0;
         long total = 0;
+        string sha256;
         try
         {
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
             int read;
-            while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+            while ((read = await stream.ReadAsync(buffer.AsMemory(filled), ct)) > 0)
             {
                 total += read;
                 if (total > max)
@@ -337,19 +332,36 @@ public sealed class Fetcher
                         $"the body exceeded maxBodyBytes {max} (after decompression); reading stopped there");
                 }
 
-                hash.AppendData(buffer, 0, read);
-                kept?.Write(buffer, 0, read);
+                kept?.Write(buffer, filled, read);
+                filled += read;
+                if (filled == buffer.Length)
+                {
+                    hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    hash.AppendData(buffer, 0, filled);
+                    filled = 0;
+                }
+            }
+
+            if (hash is null)
+            {
+                sha256 = Convert.ToHexStringLower(SHA256.HashData(buffer.AsSpan(0, filled)));
+            }
+            else
+            {
+                hash.AppendData(buffer, 0, filled);
+                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
         }
         finally
         {
+            hash?.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
         var body = include ? Decode(kept!, contentType?.CharSet) : null;
         // Exactly the bytes read: the CPU stage holds whole pages, so no page keeps a buffer larger than itself.
         var page = !extract ? null : kept!.Length == kept.Capacity ? kept.GetBuffer() : kept.ToArray();
-        return (total, Convert.ToHexStringLower(hash.GetHashAndReset()), body, page);
+        return (total, sha256, body, page);
     }
 
     static bool IsTextual(string? mediaType) =>

@@ -23,9 +23,14 @@ public static class TelemetryExtensions
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         // The node's name (Engine:NodeId) is service.instance.id on every metric and span: nodes of a cluster tell apart.
         var nodeId = builder.Configuration["Engine:NodeId"] is { Length: > 0 } configured ? configured : NodeName.Default;
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService("fetchapi", serviceInstanceId: nodeId))
-            .WithMetrics(metrics =>
+        var otel = builder.Services.AddOpenTelemetry().ConfigureResource(r => r.AddService("fetchapi", serviceInstanceId: nodeId));
+
+        // Metrics are aggregated only when something reads them: with neither Prometheus nor OTLP, a meter provider would
+        // still listen to every instrument and aggregate a tagged measurement per fetch, per HTTP request of the fetch
+        // client and per API request, for nobody (issue 16). dotnet-counters reads the meters without it.
+        if (telemetry.Prometheus || otlp)
+        {
+            otel.WithMetrics(metrics =>
             {
                 metrics.AddMeter(FetchMetrics.MeterName).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddRuntimeInstrumentation();
                 if (telemetry.Prometheus)
@@ -38,12 +43,13 @@ public static class TelemetryExtensions
                     metrics.AddOtlpExporter();
                 }
             });
+        }
 
         // Spans are recorded only when something receives them: with no exporter, a tracer would sample and fill an
         // activity per request and per fetch for nothing, on the hot path.
         if (otlp)
         {
-            builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing
+            otel.WithTracing(tracing => tracing
                 .AddSource(FetchTracing.SourceName)
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()

@@ -32,9 +32,13 @@ public static class UrlRules
             return $"is {url.Length} characters long; at most {maxLength} are allowed.";
         }
 
-        if (url.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        foreach (var c in url)
         {
-            return "must not contain spaces or control characters (CR, LF, NUL, ...); percent-encode them.";
+            // A loop, not LINQ: this runs for every character of every URL of a batch (issue 16).
+            if (char.IsControl(c) || char.IsWhiteSpace(c))
+            {
+                return "must not contain spaces or control characters (CR, LF, NUL, ...); percent-encode them.";
+            }
         }
 
         if (!url.Contains("://", StringComparison.Ordinal) || !Uri.TryCreate(url, UriKind.Absolute, out var uri))

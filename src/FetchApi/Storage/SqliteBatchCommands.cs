@@ -2,7 +2,7 @@ using System.Text.Json;
 using FetchApi.Batches;
 using FetchApi.Callbacks;
 using FetchApi.Model;
-using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using static FetchApi.Storage.SqliteDatabase;
 using static FetchApi.Storage.StoreRows;
 
@@ -50,15 +50,19 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                 ("$cbState", (int)(batch.Callback is null ? CallbackState.None : CallbackState.Pending)));
             var seq = (long)(await insert.ExecuteScalarAsync(cancellationToken))!;
 
-            await using var slot = Command(c, tx, "INSERT INTO slots (batch_seq, idx, url) VALUES ($seq, $idx, $url);", ("$seq", seq));
-            var idx = slot.Parameters.Add("$idx", SqliteType.Integer);
-            var url = slot.Parameters.Add("$url", SqliteType.Text);
-            slot.Prepare();
-            for (var i = 0; i < batch.Urls.Count; i++)
+            // One row per URL, bound by position (SqliteRaw): half of a large POST's CPU was binding by name.
+            var db = c.Handle!;
+            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "INSERT INTO slots (batch_seq, idx, url) VALUES (?1, ?2, ?3);", out var slot));
+            using (slot)
             {
-                idx.Value = i;
-                url.Value = batch.Urls[i];
-                await slot.ExecuteNonQueryAsync(cancellationToken);
+                SqliteRaw.Check(db, raw.sqlite3_bind_int64(slot, 1, seq));
+                for (var i = 0; i < batch.Urls.Count; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    SqliteRaw.Check(db, raw.sqlite3_bind_int(slot, 2, i));
+                    SqliteRaw.Check(db, raw.sqlite3_bind_text(slot, 3, batch.Urls[i]));
+                    SqliteRaw.Step(db, slot);
+                }
             }
 
             if (idempotencyKey is not null)

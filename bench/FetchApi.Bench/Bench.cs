@@ -143,6 +143,22 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
 
     Task<Phase> PhaseAsync(Service service, string name) => Phase.BeginAsync(service, upstreams.Processes, options, name);
 
+    /// <summary>One batch through the service inside a measured phase; every slot must come back fetched.</summary>
+    async Task<(BatchRun Run, CpuUse Cpu)> MeasuredRunAsync(Service service, string name, IReadOnlyList<string> urls, int concurrency,
+        TimeSpan? deadline = null)
+    {
+        BatchRun run;
+        CpuUse cpu;
+        await using (var phase = await PhaseAsync(service, name))
+        {
+            run = await service.Api.RunAsync(urls, concurrency, deadline);
+            cpu = phase.End();
+        }
+
+        CheckAllFetched(run);
+        return (run, cpu);
+    }
+
     static void CheckAllFetched(BatchRun run)
     {
         if (run.Summary.Fetched != run.Summary.Total)
@@ -442,15 +458,7 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
                 var count = concurrency * rounds;
                 var floor = await UpstreamFloorAsync(latency, concurrency);
                 var urls = await upstreams.UrlsAsync(latency, count, $"sweep{i}-{concurrency}");
-                BatchRun run;
-                CpuUse cpu;
-                await using (var phase = await PhaseAsync(service, $"sweep{concurrency}-{i}"))
-                {
-                    run = await service.Api.RunAsync(urls, concurrency);
-                    cpu = phase.End();
-                }
-
-                CheckAllFetched(run);
+                var (run, cpu) = await MeasuredRunAsync(service, $"sweep{concurrency}-{i}", urls, concurrency);
                 var rate = count / run.Wall.TotalSeconds;
                 var ideal = concurrency * 1000.0 / latency;
                 Record("sweep", $"c={concurrency} fetches/s", rate, "/s", null,

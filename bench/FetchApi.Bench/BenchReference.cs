@@ -66,15 +66,7 @@ sealed partial class Bench
             var floor = await UpstreamFloorAsync(latency, concurrency);
             var hey = await HeyAsync(latency, count, concurrency);
             var urls = await upstreams.UrlsAsync(latency, count, $"lat{i}");
-            BatchRun run;
-            CpuUse cpu;
-            await using (var phase = await PhaseAsync(service, $"latency-{i}"))
-            {
-                run = await service.Api.RunAsync(urls, concurrency);
-                cpu = phase.End();
-            }
-
-            CheckAllFetched(run);
+            var (run, cpu) = await MeasuredRunAsync(service, $"latency-{i}", urls, concurrency);
             var wall = run.Wall.TotalSeconds;
             var detail = $"run {i}: wall {wall:F3} s (POST {run.Post?.TotalMilliseconds:F0} ms; server {run.Summary.ServerTime?.TotalSeconds:F3} s), ideal {ideal:F3} s, " +
                          $"{count / wall:F0} fetches/s (ideal {count / ideal:F0}{floor}), peak RSS {service.Process.PeakRssMiB:F0} MiB; {cpu}";
@@ -109,15 +101,7 @@ sealed partial class Bench
 
             var hey = await HeyAsync(latency, count, concurrency);
             var urls = await upstreams.UrlsAsync(latency, count, $"tp{i}");
-            BatchRun run;
-            CpuUse cpu;
-            await using (var phase = await PhaseAsync(service, $"throughput-{i}"))
-            {
-                run = await service.Api.RunAsync(urls, concurrency);
-                cpu = phase.End();
-            }
-
-            CheckAllFetched(run);
+            var (run, cpu) = await MeasuredRunAsync(service, $"throughput-{i}", urls, concurrency);
             var rate = count / run.Wall.TotalSeconds;
             var detail = $"run {i}: wall {run.Wall.TotalSeconds:F3} s (POST {run.Post?.TotalMilliseconds:F0} ms), {rate:F0} fetches/s, {run.Summary.Fetched} of {count} fetched and persisted, " +
                          $"peak RSS {service.Process.PeakRssMiB:F0} MiB; {cpu}";
@@ -153,15 +137,7 @@ sealed partial class Bench
             foreach (var count in new[] { small, large })
             {
                 var urls = await upstreams.UrlsAsync(latency, count, $"growth{i}-{count}");
-                BatchRun run;
-                CpuUse cpu;
-                await using (var phase = await PhaseAsync(service, $"growth{count}-{i}"))
-                {
-                    run = await service.Api.RunAsync(urls, concurrency, TimeSpan.FromMinutes(10));
-                    cpu = phase.End();
-                }
-
-                CheckAllFetched(run);
+                var (run, cpu) = await MeasuredRunAsync(service, $"growth{count}-{i}", urls, concurrency, TimeSpan.FromMinutes(10));
                 perUrl[count] = run.Wall.TotalSeconds * 1e6 / count;
                 details.Add($"{count:N0} URLs: wall {run.Wall.TotalSeconds:F2} s (POST {run.Post?.TotalMilliseconds:F0} ms), {perUrl[count]:F1} µs/URL, " +
                             $"service CPU {cpu.Service * 1e6 / count:F1} µs/URL; {cpu}");

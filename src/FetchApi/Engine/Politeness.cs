@@ -65,9 +65,11 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
             onPaced?.Invoke(host, paced);
         }
 
-        if (wait > TimeSpan.Zero)
+        while (wait > TimeSpan.Zero)
         {
             await Task.Delay(wait, time, cancellationToken);
+            // Woken late together with others (a busy machine): start one interval after the last actual start.
+            wait = rates.Start(host, rate, time.GetUtcNow());
         }
     }
 

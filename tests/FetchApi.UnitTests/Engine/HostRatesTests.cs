@@ -39,6 +39,33 @@ public sealed class HostRatesTests
     }
 
     [Fact]
+    public void RequestsThatWakeLateTogetherStillStartOneIntervalApart()
+    {
+        var rates = new HostRates();
+        Assert.Equal([Seconds(0), Seconds(0.1), Seconds(0.2)], Enumerable.Range(0, 3).Select(_ => rates.Reserve("a:80", 10, T0)).ToList());
+
+        // A busy machine fires both timers half a second late, at the same moment: one starts, the other waits its interval.
+        var late = T0 + Seconds(0.5);
+        Assert.Equal(TimeSpan.Zero, rates.Start("a:80", 10, late));
+        Assert.Equal(Seconds(0.1), rates.Start("a:80", 10, late));
+        Assert.Equal(TimeSpan.Zero, rates.Start("a:80", 10, late + Seconds(0.1)));
+        // Later reservations keep the spacing from the actual starts.
+        Assert.Equal(Seconds(0.1), rates.Reserve("a:80", 10, late + Seconds(0.1)));
+    }
+
+    [Fact]
+    public void ARequestThatWakesOnTimeStartsAtOnceEvenWhenTheClocksDisagreeByAHair()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 10, T0);
+        rates.Reserve("a:80", 10, T0);
+
+        Assert.Equal(TimeSpan.Zero, rates.Start("a:80", 10, T0 + Seconds(0.1)));
+        Assert.Equal(TimeSpan.Zero, rates.Start("a:80", 10, T0 + Seconds(0.2) - TimeSpan.FromMilliseconds(0.5)));
+        Assert.Equal(TimeSpan.Zero, rates.Start("b:80", 10, T0));
+    }
+
+    [Fact]
     public void HostsHaveTheirOwnBuckets()
     {
         var rates = new HostRates();

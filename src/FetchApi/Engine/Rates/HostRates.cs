@@ -23,9 +23,14 @@ public sealed class HostRates
     /// <summary>How much spacing each ordinary answer takes away again.</summary>
     public static readonly TimeSpan Recovery = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>How much earlier than one interval after the last start a start may come (timer and wall clock disagree by a hair).</summary>
+    static readonly TimeSpan StartTolerance = TimeSpan.FromMilliseconds(1);
+
     sealed class Bucket
     {
         public DateTimeOffset NextFree;
+        /// <summary>When the last request to the host actually started (after its wait).</summary>
+        public DateTimeOffset LastStart = DateTimeOffset.MinValue;
         public double Strictest = double.PositiveInfinity;
         public DateTimeOffset StrictestUntil;
         /// <summary>Adaptive spacing between request starts (zero: none), and the host's latency: its average and its best.</summary>
@@ -50,9 +55,7 @@ public sealed class HostRates
                 _buckets[host] = bucket = new Bucket { NextFree = now };
             }
 
-            var rate = EffectiveRate(bucket, requestsPerSecond, now);
-            var interval = double.IsPositiveInfinity(rate) ? TimeSpan.Zero : TimeSpan.FromSeconds(1 / rate);
-            interval = interval > bucket.SlowDown ? interval : bucket.SlowDown;
+            var interval = Interval(bucket, requestsPerSecond, now);
             if (interval == TimeSpan.Zero)
             {
                 return TimeSpan.Zero;
@@ -60,8 +63,49 @@ public sealed class HostRates
 
             var start = bucket.NextFree > now ? bucket.NextFree : now;
             bucket.NextFree = start + interval;
+            if (start == now)
+            {
+                bucket.LastStart = now;
+            }
+
             return start - now;
         }
+    }
+
+    /// <summary>
+    /// After the wait <see cref="Reserve"/> asked for: returns how much longer to wait (zero: start now, recorded). A busy
+    /// machine fires timers late, and several at once; without this check the requests reserved one interval apart would
+    /// reach the host together. Each starts at least one interval (less <see cref="StartTolerance"/>) after the last start,
+    /// and later reservations keep that spacing.
+    /// </summary>
+    public TimeSpan Start(string host, double requestsPerSecond, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            if (!_buckets.TryGetValue(host, out var bucket))
+            {
+                return TimeSpan.Zero;
+            }
+
+            var interval = Interval(bucket, requestsPerSecond, now);
+            var earliest = bucket.LastStart == DateTimeOffset.MinValue ? now : bucket.LastStart + interval;
+            if (earliest - now > StartTolerance)
+            {
+                return earliest - now;
+            }
+
+            bucket.LastStart = now;
+            bucket.NextFree = bucket.NextFree > now + interval ? bucket.NextFree : now + interval;
+            return TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>The spacing between two starts: the effective rate's interval, or the adaptive slow-down if longer.</summary>
+    static TimeSpan Interval(Bucket bucket, double requestsPerSecond, DateTimeOffset now)
+    {
+        var rate = EffectiveRate(bucket, requestsPerSecond, now);
+        var interval = double.IsPositiveInfinity(rate) ? TimeSpan.Zero : TimeSpan.FromSeconds(1 / rate);
+        return interval > bucket.SlowDown ? interval : bucket.SlowDown;
     }
 
     /// <summary>

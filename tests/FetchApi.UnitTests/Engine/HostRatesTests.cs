@@ -66,6 +66,21 @@ public sealed class HostRatesTests
     }
 
     [Fact]
+    public void AStartIsSpacedFromAReservationThatStartedAtOnceAndNeverPullsLaterReservationsForward()
+    {
+        var rates = new HostRates();
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 10, T0));
+        rates.Reserve("a:80", 10, T0);
+        rates.Reserve("a:80", 10, T0);
+
+        // The first started at T0 without waiting: a wake 50 ms later is still 50 ms early.
+        Assert.Equal(Seconds(0.05), rates.Start("a:80", 10, T0 + Seconds(0.05)));
+        // Exactly the tolerance early is on time.
+        Assert.Equal(TimeSpan.Zero, rates.Start("a:80", 10, T0 + Seconds(0.1) - TimeSpan.FromMilliseconds(1)));
+        Assert.Equal(T0 + Seconds(0.3), rates.NextFree("a:80", T0));
+    }
+
+    [Fact]
     public void HostsHaveTheirOwnBuckets()
     {
         var rates = new HostRates();

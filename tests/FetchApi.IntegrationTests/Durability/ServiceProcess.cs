@@ -105,7 +105,17 @@ public sealed class ServiceProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => service.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await service.WaitUntilAnswersAsync(ready ? "/health/ready" : "/health/live");
+        try
+        {
+            await service.WaitUntilAnswersAsync(ready ? "/health/ready" : "/health/live");
+        }
+        catch
+        {
+            // A start that never answered is not left running after the test that gave up on it.
+            await service.DisposeAsync();
+            throw;
+        }
+
         return service;
     }
 

@@ -18,10 +18,9 @@ namespace FetchApi.Hosting;
 public sealed partial class Lifetime(
     IStore store, StoreOpening opening, ResultWriter writer, CpuStage cpu, FetchEngine engine, CallbackDispatcher callbacks,
     RetentionService retention, IEnumerable<IWorkClaims> claims, IHostApplicationLifetime host, TimeProvider time, ILogger<Lifetime> logger)
-    : IHostedService, IDisposable
+    : IHostedService
 {
     static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
-    readonly CancellationTokenSource _stopping = new();
     Task? _openingLater;
     bool _started;
 
@@ -35,7 +34,8 @@ public sealed partial class Lifetime(
         {
             opening.Wait(e);
             LogWaiting(e.Message, RetryInterval);
-            _openingLater = OpenLaterAsync(_stopping.Token);
+            // The host cancels ApplicationStopping before it stops the hosted services: no token of our own to dispose.
+            _openingLater = OpenLaterAsync(host.ApplicationStopping);
             return;
         }
 
@@ -88,12 +88,18 @@ public sealed partial class Lifetime(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stopping.CancelAsync();
         if (_openingLater is not null)
         {
+            try
+            {
 #pragma warning disable VSTHRD003 // our own task, started in StartAsync; no synchronization context here.
-            await _openingLater;
+                await _openingLater.WaitAsync(cancellationToken);
 #pragma warning restore VSTHRD003
+            }
+            catch (OperationCanceledException)
+            {
+                // The host gave up waiting.
+            }
         }
 
         if (!_started)
@@ -123,8 +129,6 @@ public sealed partial class Lifetime(
 
         store.Close();
     }
-
-    public void Dispose() => _stopping.Dispose();
 
     [LoggerMessage(Level = LogLevel.Error,
         Message = "The store cannot be opened: {Reason}. The service runs without it (live, not ready, batch operations 503 " +

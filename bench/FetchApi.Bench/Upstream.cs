@@ -31,32 +31,22 @@ static class Upstream
         });
         var app = builder.Build();
         var delay = TimeSpan.FromMilliseconds(latencyMs);
-        app.MapGet("/r/{id}", async (HttpResponse response, CancellationToken ct) =>
+        // Every route waits the fixed latency, then answers 200 with its fixed content.
+        RequestDelegate Serve(byte[] content, string contentType) => async context =>
         {
             if (latencyMs > 0)
             {
-                await Task.Delay(delay, ct);
+                await Task.Delay(delay, context.RequestAborted);
             }
 
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "text/plain";
-            response.ContentLength = body.Length;
-            await response.Body.WriteAsync(body, ct);
-        });
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.ContentType = contentType;
+            context.Response.ContentLength = content.Length;
+            await context.Response.Body.WriteAsync(content, context.RequestAborted);
+        };
 
-        var page = BenchPage.Bytes;
-        app.MapGet("/html/{id}", async (HttpResponse response, CancellationToken ct) =>
-        {
-            if (latencyMs > 0)
-            {
-                await Task.Delay(delay, ct);
-            }
-
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "text/html; charset=utf-8";
-            response.ContentLength = page.Length;
-            await response.Body.WriteAsync(page, ct);
-        });
+        app.MapGet("/r/{id}", Serve(body, "text/plain"));
+        app.MapGet("/html/{id}", Serve(BenchPage.Bytes, "text/html; charset=utf-8"));
 
         await app.StartAsync();
         await Console.Out.WriteLineAsync($"upstream listening on http://127.0.0.1:{port} latency {latencyMs} ms");

@@ -19,10 +19,8 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
     long _bytes = databaseFile is null ? 0 : reserveBytes;
     readonly string? _directory = databaseFile is null ? null : Path.GetDirectoryName(databaseFile);
     long _lastTry;
-    volatile string? _full;
-
     /// <summary>Why the store is full; null when it is not.</summary>
-    public string? Full => _full;
+    volatile string? _full;
 
     /// <summary>
     /// Takes the reserve at start: the configured size, or a quarter of the free space on a disk too small for it

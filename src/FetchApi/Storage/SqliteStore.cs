@@ -68,29 +68,33 @@ public sealed class SqliteStore(SqliteDatabase db, TimeProvider time) : IStore
             await ExecuteAsync(c, null, $"PRAGMA application_id={id};", cancellationToken);
         }
 
-        if (db.File is { } path && IdentityOf(path) != id)
+        if (db.File is { } path)
         {
-            try
+            if (IdentityOf(path) != id)
             {
-                // Into the main file's header, where the identity checks read it (not only the WAL).
-                await ExecuteAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE);", cancellationToken);
+                try
+                {
+                    // Into the main file's header, where the identity checks read it (not only the WAL).
+                    await ExecuteAsync(c, null, "PRAGMA wal_checkpoint(TRUNCATE);", cancellationToken);
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException)
+                {
+                    // Read-only now: the identity reaches the header at a later start.
+                }
             }
-            catch (Microsoft.Data.Sqlite.SqliteException)
+
+            // The checks begin once the header carries the identity, never on a guess.
+            if (IdentityOf(path) == id)
             {
-                // Read-only now: the identity reaches the header at a later start.
+                if (marker is not null && expected is null)
+                {
+                    await System.IO.File.WriteAllTextAsync(marker, id.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+                }
+
+                db.Adopt(id);
             }
         }
 
-        // The checks begin once the header carries the identity, never on a guess.
-        if (db.File is { } stored && IdentityOf(stored) == id)
-        {
-            if (marker is not null && expected is null)
-            {
-                await System.IO.File.WriteAllTextAsync(marker, id.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
-            }
-
-            db.Adopt(id);
-        }
         db.Reserve.Start();
     }
 

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Options;
 
 namespace FetchApi.UnitTests.Urls;
 
-/// <summary>Verdicts, reasons and duplicates, through the pure decision: no socket, no DNS.</summary>
+/// <summary>
+/// Verdicts, reasons and duplicates, through the pure decision: no socket, no DNS. The private and link-local URLs here
+/// are strings to judge; none is fetched, resolved or submitted to a running service (network rule).
+/// </summary>
 public sealed class UrlVerdictsTests
 {
     const int MaxLength = 8192;

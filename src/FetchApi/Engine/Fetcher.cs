@@ -18,7 +18,7 @@ namespace FetchApi.Engine;
 /// redirects followed by hand, the body streamed, counted, hashed and capped. Never throws: every failure
 /// becomes a slot <see cref="FetchError"/>.
 /// </summary>
-public sealed class Fetcher
+public sealed class Fetcher : IDisposable
 {
     public const string ClientName = "fetch";
 
@@ -26,7 +26,8 @@ public sealed class Fetcher
 
     static readonly string EmptySha256 = Convert.ToHexStringLower(SHA256.HashData([]));
 
-    readonly HttpClient _client;
+    readonly HttpMessageInvoker _client;
+    readonly string _userAgent;
     readonly TimeProvider _time;
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
@@ -34,9 +35,13 @@ public sealed class Fetcher
 
     readonly Politeness _politeness;
 
-    public Fetcher(IHttpClientFactory clients, IOptions<EngineOptions> options, TimeProvider time, Politeness politeness)
+    public Fetcher(IHttpMessageHandlerFactory handlers, IOptions<EngineOptions> options, TimeProvider time, Politeness politeness)
     {
-        _client = clients.CreateClient(ClientName);
+        // The named client's handler without HttpClient around it: HttpClient links a cancellation source of its own
+        // to every request's token and copies its default headers in, per request (issue 16). The factory keeps the
+        // handler (its lifetime is infinite), so the invoker does not dispose it.
+        _client = new HttpMessageInvoker(handlers.CreateHandler(ClientName), disposeHandler: false);
+        _userAgent = options.Value.UserAgent;
         _politeness = politeness;
         _time = time;
         _options = options.Value;
@@ -207,10 +212,15 @@ public sealed class Fetcher
                 }
             }
 
+            if (!request.Headers.Contains("User-Agent"))
+            {
+                request.Headers.TryAddWithoutValidation("User-Agent", _userAgent);
+            }
+
             // Every request start (retries and redirect hops too) asks robots.txt and the host's rate first.
             await _politeness.BeforeRequestAsync(uri, options, job.OnPaced, ct);
             var sent = Stopwatch.GetTimestamp();
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            using var response = await _client.SendAsync(request, ct);
             _politeness.Observe(uri, (int)response.StatusCode, response.Headers.RetryAfter is not null, Stopwatch.GetElapsedTime(sent));
             if (options.FollowRedirects && IsRedirect(response.StatusCode)
                 && response.Headers.NonValidated.TryGetValues("Location", out var locations) && locations.FirstOrDefault() is { } location)
@@ -285,6 +295,8 @@ public sealed class Fetcher
             return uri;
         }
     }
+
+    public void Dispose() => _client.Dispose();
 
     static bool SameOrigin(Uri a, Uri b) =>
         a.Scheme == b.Scheme && a.IdnHost.Equals(b.IdnHost, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;

@@ -161,13 +161,23 @@ public sealed partial class SqliteDatabase : IDisposable
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(ct);
         // FULL: a commit is on disk before 202 goes out, even across a power cut. busy_timeout: wait for the writer lock.
-        await ExecuteAsync(connection, null, $"PRAGMA synchronous=FULL; PRAGMA busy_timeout={_busyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
+        // Settings of the connection: once per physical connection, not at every open from the pool (issue 16).
+        if (!PerConnection.IsConfigured(connection))
+        {
+            await ExecuteAsync(connection, null, $"PRAGMA synchronous=FULL; PRAGMA busy_timeout={_busyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
+            PerConnection.Configured(connection);
+        }
+
         return connection;
     }
+
+    /// <summary>The settings applied and the statements prepared on each connection of this file.</summary>
+    public SqlitePerConnection PerConnection { get; } = new();
 
     /// <summary>Closes the pooled connections of this file.</summary>
     public void Close()
     {
+        PerConnection.Clear();
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
     }

@@ -4,9 +4,11 @@ using SQLitePCL;
 namespace FetchApi.Storage;
 
 /// <summary>
-/// Statements run many times per transaction (a result per row, a slot per URL) go through SQLitePCL on the handle under
-/// Microsoft.Data.Sqlite's connection, in its transaction, bound by position: Microsoft.Data.Sqlite would look each
-/// parameter up by name, convert the name to UTF-8 on every execution, and build a data reader per row (issue 16).
+/// Statements run many times per transaction (a result per row, a slot per URL) or once per transaction at a high rate
+/// (the result writer's) go through SQLitePCL on the handle under Microsoft.Data.Sqlite's connection, in its
+/// transaction, bound by position: Microsoft.Data.Sqlite would look each parameter up by name, convert the name to
+/// UTF-8 on every execution, build a data reader per row, and prepare every statement again for every command (it has no
+/// statement cache). Issue 16.
 /// </summary>
 public static class SqliteRaw
 {
@@ -18,14 +20,37 @@ public static class SqliteRaw
     public static int Step(sqlite3 db, sqlite3_stmt statement)
     {
         var stepped = raw.sqlite3_step(statement);
-        if (stepped != raw.SQLITE_DONE)
+        if (stepped is not (raw.SQLITE_DONE or raw.SQLITE_ROW))
         {
-            Check(db, stepped);
+            Reset(db, statement, stepped);
         }
 
         var changed = raw.sqlite3_changes(db);
         Check(db, raw.sqlite3_reset(statement));
         return changed;
+    }
+
+    /// <summary>Runs a bound statement that returns one integer; returns it (<paramref name="none"/> without a row), and resets the statement.</summary>
+    public static long Scalar(sqlite3 db, sqlite3_stmt statement, long none = 0)
+    {
+        var stepped = raw.sqlite3_step(statement);
+        if (stepped is not (raw.SQLITE_ROW or raw.SQLITE_DONE))
+        {
+            Reset(db, statement, stepped);
+        }
+
+        var value = stepped == raw.SQLITE_ROW ? raw.sqlite3_column_int64(statement, 0) : none;
+        Check(db, raw.sqlite3_reset(statement));
+        return value;
+    }
+
+    /// <summary>A failed step: the statement is reset (a kept statement must not stay mid-run) and the failure thrown.</summary>
+    static void Reset(sqlite3 db, sqlite3_stmt statement, int stepped)
+    {
+        var message = raw.sqlite3_errmsg(db).utf8_to_string();
+        var extended = raw.sqlite3_extended_errcode(db);
+        raw.sqlite3_reset(statement);
+        throw new SqliteException($"SQLite Error {stepped}: '{message}'.", stepped, extended);
     }
 
     /// <summary>A SQLite result code that is not OK (or a row, or done) becomes the exception Microsoft.Data.Sqlite would throw.</summary>

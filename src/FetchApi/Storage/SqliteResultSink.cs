@@ -16,32 +16,39 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         CancellationToken cancellationToken) =>
         db.WriteAsync(async c =>
         {
+            // Every statement here is prepared once per connection and kept (SqliteRaw.Prepared): the writer commits
+            // hundreds of small groups a second when results trickle in (issue 16).
             await using var tx = c.BeginTransaction(deferred: false);
+            var h = c.Handle!;
             foreach (var (batchId, at) in started)
             {
-                await ExecuteAsync(c, tx, $"UPDATE batches SET status = {Running}, started_at = $at WHERE id = $id AND status = {Queued};",
-                    cancellationToken, ("$id", batchId.ToString()), ("$at", Ms(at)));
+                var start = db.PerConnection.Prepared(c, StartSql);
+                Check(h, raw.sqlite3_bind_text(start, 1, batchId.ToString()));
+                Check(h, raw.sqlite3_bind_int64(start, 2, Ms(at)));
+                Step(h, start);
             }
 
-            var moved = results.Count > 0 ? await RecordAsync(c, tx, results, cancellationToken) : new Dictionary<Guid, int[]>();
+            var moved = results.Count > 0 ? RecordAll(c, results, cancellationToken) : new Dictionary<Guid, int[]>();
+            var counts = db.PerConnection.Prepared(c,
+                "UPDATE batches SET pending = pending - ?2, fetched = fetched + ?3, failed = failed + ?4, cancelled = cancelled + ?5 WHERE id = ?1;");
             foreach (var (batchId, d) in moved)
             {
-                await ExecuteAsync(c, tx,
-                    "UPDATE batches SET pending = pending - $moved, fetched = fetched + $f, failed = failed + $x, cancelled = cancelled + $c " +
-                    "WHERE id = $id;",
-                    cancellationToken, ("$id", batchId.ToString()), ("$moved", d[Fetched] + d[Failed] + d[Cancelled]), ("$f", d[Fetched]),
-                    ("$x", d[Failed]), ("$c", d[Cancelled]));
+                Check(h, raw.sqlite3_bind_text(counts, 1, batchId.ToString()));
+                Check(h, raw.sqlite3_bind_int(counts, 2, d[Fetched] + d[Failed] + d[Cancelled]));
+                Check(h, raw.sqlite3_bind_int(counts, 3, d[Fetched]));
+                Check(h, raw.sqlite3_bind_int(counts, 4, d[Failed]));
+                Check(h, raw.sqlite3_bind_int(counts, 5, d[Cancelled]));
+                Step(h, counts);
             }
 
             var touched = moved.Keys.Union(started.Select(s => s.BatchId)).ToList();
             var completed = new List<Guid>();
+            var complete = db.PerConnection.Prepared(c, CompleteSql);
             foreach (var batchId in touched)
             {
-                var ended = await ExecuteAsync(c, tx,
-                    $"UPDATE batches SET status = {Completed}, completed_at = $now, started_at = COALESCE(started_at, $now) " +
-                    $"WHERE id = $id AND status IN ({Queued}, {Running}) AND pending = 0;",
-                    cancellationToken, ("$id", batchId.ToString()), ("$now", Ms(now)));
-                if (ended == 1)
+                Check(h, raw.sqlite3_bind_text(complete, 1, batchId.ToString()));
+                Check(h, raw.sqlite3_bind_int64(complete, 2, Ms(now)));
+                if (Step(h, complete) == 1)
                 {
                     completed.Add(batchId);
                 }
@@ -50,6 +57,12 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
             await tx.CommitAsync(cancellationToken);
             return new WriteResult(touched, completed);
         }, cancellationToken);
+
+    static readonly string StartSql = $"UPDATE batches SET status = {Running}, started_at = ?2 WHERE id = ?1 AND status = {Queued};";
+
+    static readonly string CompleteSql =
+        $"UPDATE batches SET status = {Completed}, completed_at = ?2, started_at = COALESCE(started_at, ?2) " +
+        $"WHERE id = ?1 AND status IN ({Queued}, {Running}) AND pending = 0;";
 
     /// <summary>
     /// The one statement per result, bound by position through SQLitePCL (<see cref="SqliteRaw"/>): by name, its 17
@@ -62,61 +75,60 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         $"WHERE batch_seq = ?15 AND idx = ?16 AND state = {Pending};";
 
     /// <summary>Records each result whose slot is still pending; returns, per batch, how many slots moved to each state.</summary>
-    static async Task<Dictionary<Guid, int[]>> RecordAsync(SqliteConnection c, SqliteTransaction tx, IReadOnlyList<SlotUpdate> results,
-        CancellationToken cancellationToken)
+    Dictionary<Guid, int[]> RecordAll(SqliteConnection c, IReadOnlyList<SlotUpdate> results, CancellationToken cancellationToken)
     {
+        var h = c.Handle!;
         var deltas = new Dictionary<Guid, int[]>();
-        var doneSeq = await ScalarAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq';", cancellationToken);
+        var doneSeq = Scalar(h, db.PerConnection.Prepared(c, "SELECT value FROM counters WHERE name = 'done_seq';"));
         // A group holds results of few batches: look each one's key up once, not once per row.
         var seqs = new Dictionary<Guid, long>();
+        var key = db.PerConnection.Prepared(c, "SELECT seq FROM batches WHERE id = ?1;");
         foreach (var (batchId, _, _) in results)
         {
             if (!seqs.ContainsKey(batchId))
             {
-                seqs[batchId] = await ScalarAsync(c, tx, "SELECT COALESCE((SELECT seq FROM batches WHERE id = $id), 0);",
-                    cancellationToken, ("$id", batchId.ToString()));
+                Check(h, raw.sqlite3_bind_text(key, 1, batchId.ToString()));
+                seqs[batchId] = Scalar(h, key);
             }
         }
 
-        var db = c.Handle!;
-        Check(db, raw.sqlite3_prepare_v2(db, UpdateSql, out var update));
-        using (update)
+        var update = db.PerConnection.Prepared(c, UpdateSql);
+        foreach (var (batchId, slot, _) in results)
         {
-            foreach (var (batchId, slot, _) in results)
+            cancellationToken.ThrowIfCancellationRequested();
+            var response = slot.Response;
+            Check(h, raw.sqlite3_bind_int(update, 1, (int)slot.State));
+            Check(h, raw.sqlite3_bind_int(update, 2, slot.Attempts));
+            Check(h, slot.DurationMs is { } duration ? raw.sqlite3_bind_int64(update, 3, duration) : raw.sqlite3_bind_null(update, 3));
+            Check(h, response is null ? raw.sqlite3_bind_null(update, 4) : raw.sqlite3_bind_int(update, 4, response.StatusCode));
+            Check(h, Text(update, 5, response?.ReasonPhrase));
+            Check(h, Text(update, 6, response?.FinalUrl));
+            Check(h, response is null ? raw.sqlite3_bind_null(update, 7) : raw.sqlite3_bind_int(update, 7, response.Redirects));
+            Check(h, Text(update, 8, response?.ContentType));
+            Check(h, response is null ? raw.sqlite3_bind_null(update, 9) : raw.sqlite3_bind_int64(update, 9, response.ContentLength));
+            Check(h, Text(update, 10, response?.Sha256));
+            Check(h, Text(update, 11, response?.Body));
+            Check(h, slot.Error is null ? raw.sqlite3_bind_null(update, 12) : raw.sqlite3_bind_int(update, 12, (int)slot.Error.Code));
+            Check(h, Text(update, 13, slot.Error?.Message));
+            Check(h, raw.sqlite3_bind_int64(update, 14, doneSeq + 1));
+            Check(h, raw.sqlite3_bind_int64(update, 15, seqs[batchId]));
+            Check(h, raw.sqlite3_bind_int(update, 16, slot.Index));
+            Check(h, Text(update, 17, ExtractedJson(slot)));
+            if (Step(h, update) == 1)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var response = slot.Response;
-                Check(db, raw.sqlite3_bind_int(update, 1, (int)slot.State));
-                Check(db, raw.sqlite3_bind_int(update, 2, slot.Attempts));
-                Check(db, slot.DurationMs is { } duration ? raw.sqlite3_bind_int64(update, 3, duration) : raw.sqlite3_bind_null(update, 3));
-                Check(db, response is null ? raw.sqlite3_bind_null(update, 4) : raw.sqlite3_bind_int(update, 4, response.StatusCode));
-                Check(db, Text(update, 5, response?.ReasonPhrase));
-                Check(db, Text(update, 6, response?.FinalUrl));
-                Check(db, response is null ? raw.sqlite3_bind_null(update, 7) : raw.sqlite3_bind_int(update, 7, response.Redirects));
-                Check(db, Text(update, 8, response?.ContentType));
-                Check(db, response is null ? raw.sqlite3_bind_null(update, 9) : raw.sqlite3_bind_int64(update, 9, response.ContentLength));
-                Check(db, Text(update, 10, response?.Sha256));
-                Check(db, Text(update, 11, response?.Body));
-                Check(db, slot.Error is null ? raw.sqlite3_bind_null(update, 12) : raw.sqlite3_bind_int(update, 12, (int)slot.Error.Code));
-                Check(db, Text(update, 13, slot.Error?.Message));
-                Check(db, raw.sqlite3_bind_int64(update, 14, doneSeq + 1));
-                Check(db, raw.sqlite3_bind_int64(update, 15, seqs[batchId]));
-                Check(db, raw.sqlite3_bind_int(update, 16, slot.Index));
-                Check(db, Text(update, 17, ExtractedJson(slot)));
-                if (Step(db, update) == 1)
+                doneSeq++;
+                if (!deltas.TryGetValue(batchId, out var delta))
                 {
-                    doneSeq++;
-                    if (!deltas.TryGetValue(batchId, out var delta))
-                    {
-                        deltas[batchId] = delta = new int[4];
-                    }
-
-                    delta[(int)slot.State]++;
+                    deltas[batchId] = delta = new int[4];
                 }
+
+                delta[(int)slot.State]++;
             }
         }
 
-        await ExecuteAsync(c, tx, "UPDATE counters SET value = $v WHERE name = 'done_seq';", cancellationToken, ("$v", doneSeq));
+        var counter = db.PerConnection.Prepared(c, "UPDATE counters SET value = ?1 WHERE name = 'done_seq';");
+        Check(h, raw.sqlite3_bind_int64(counter, 1, doneSeq));
+        Step(h, counter);
         return deltas;
     }
 }

@@ -60,7 +60,7 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     SqliteRaw.Check(db, raw.sqlite3_bind_int(slot, 2, i));
-                    SqliteRaw.Check(db, raw.sqlite3_bind_text(slot, 3, batch.Urls[i]));
+                    SqliteRaw.Check(db, SqliteRaw.Text(slot, 3, batch.Urls[i]));
                     SqliteRaw.Step(db, slot);
                 }
             }

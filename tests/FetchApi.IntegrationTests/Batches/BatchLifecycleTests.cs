@@ -35,6 +35,18 @@ public sealed class BatchLifecycleTests() : ServiceWithUpstream
     }
 
     [Fact]
+    public async Task AUrlBeyondAsciiComesBackExactlyAsSentWithItsFinalUrlEncoded()
+    {
+        // Stored through the raw binding (UTF-8 encoded on the stack): every character must survive the round trip.
+        var url = Upstream.Url("/ok") + "?q=café-日本-ü-𝄞";
+        var slot = Assert.Single(await Client.ResultsAsync(await Client.SubmitAsync([url])));
+
+        Assert.Equal(url, slot["url"]!.GetValue<string>());
+        Assert.Equal("fetched", slot.State());
+        Assert.EndsWith("/ok?q=caf%C3%A9-%E6%97%A5%E6%9C%AC-%C3%BC-%F0%9D%84%9E", slot["response"]!["finalUrl"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SlotsArePagedWithAnExplicitNextLink()
     {
         var id = await Client.SubmitAsync(Enumerable.Range(0, 25).Select(i => Upstream.Url($"/ok?i={i}")));

@@ -75,8 +75,7 @@ public sealed class Fetcher : IDisposable
         public Uri Uri { get; } = uri;
         public ActivityContext Parent { get; } = parent;
         public FetchOptions Options { get; } = options;
-        public Action<TimeSpan>? OnRetryAfter { get; } = holds is null ? null : holds.RetryAfter;
-        public Action<string, TimeSpan>? OnPaced { get; } = holds is null ? null : holds.Pace;
+        public IHostHolds? Holds { get; } = holds;
         public int Attempts { get; set; }
     }
 
@@ -218,10 +217,10 @@ public sealed class Fetcher : IDisposable
             }
 
             // Every request start (retries and redirect hops too) asks robots.txt and the host's rate first.
-            await _politeness.BeforeRequestAsync(uri, options, job.OnPaced, ct);
+            var host = await _politeness.BeforeRequestAsync(uri, options, job.Holds, ct);
             var sent = Stopwatch.GetTimestamp();
             using var response = await _client.SendAsync(request, ct);
-            _politeness.Observe(uri, (int)response.StatusCode, response.Headers.RetryAfter is not null, Stopwatch.GetElapsedTime(sent));
+            _politeness.Observe(host, (int)response.StatusCode, response.Headers.RetryAfter is not null, Stopwatch.GetElapsedTime(sent));
             if (options.FollowRedirects && IsRedirect(response.StatusCode)
                 && response.Headers.NonValidated.TryGetValues("Location", out var locations) && locations.FirstOrDefault() is { } location)
             {
@@ -253,7 +252,7 @@ public sealed class Fetcher : IDisposable
             {
                 // The host asked everyone to wait, not just this slot: the scheduler holds the host back, whether or not
                 // this slot retries. A wait beyond the cap is not honoured at all: its slots end with the response.
-                job.OnRetryAfter?.Invoke(wait);
+                job.Holds?.RetryAfter(wait);
             }
 
             var (length, sha256, body, page) = await ReadBodyAsync(response, options, ct);

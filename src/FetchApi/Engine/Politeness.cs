@@ -37,8 +37,11 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
             (_, var asked) => asked,
         };
 
-    /// <summary>Waits until <paramref name="uri"/> may be requested; throws <c>robots_disallowed</c> when robots.txt forbids it.</summary>
-    public async ValueTask BeforeRequestAsync(Uri uri, FetchOptions fetch, Action<string, TimeSpan>? onPaced, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until <paramref name="uri"/> may be requested; throws <c>robots_disallowed</c> when robots.txt forbids it.
+    /// Returns the host's key, for <see cref="Observe"/> of the same request.
+    /// </summary>
+    public async ValueTask<string> BeforeRequestAsync(Uri uri, FetchOptions fetch, IHostHolds? holds, CancellationToken cancellationToken)
     {
         var rate = RateFor(fetch);
         if (fetch.RespectRobotsTxt)
@@ -62,7 +65,7 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
         var wait = rates.Reserve(host, rate, now);
         if (rates.NextFree(host, now) - now is { Ticks: > 0 } paced)
         {
-            onPaced?.Invoke(host, paced);
+            holds?.Pace(host, paced);
         }
 
         while (wait > TimeSpan.Zero)
@@ -71,12 +74,14 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
             // Woken late together with others (a busy machine): start one interval after the last actual start.
             wait = rates.Start(host, rate, time.GetUtcNow());
         }
+
+        return host;
     }
 
-    /// <summary>Feeds the adaptive slow-down with one answer of <paramref name="uri"/>'s host.</summary>
-    public void Observe(Uri uri, int status, bool retryAfterGiven, TimeSpan latency)
+    /// <summary>Feeds the adaptive slow-down with one answer of <paramref name="host"/> (the key <see cref="BeforeRequestAsync"/> returned).</summary>
+    public void Observe(string host, int status, bool retryAfterGiven, TimeSpan latency)
     {
-        if (rates.Observe(HostOf(uri), status, retryAfterGiven, latency, time.GetUtcNow()) && status is 429 or 503 && !retryAfterGiven)
+        if (rates.Observe(host, status, retryAfterGiven, latency, time.GetUtcNow()) && status is 429 or 503 && !retryAfterGiven)
         {
             metrics.SlowedDown();
         }

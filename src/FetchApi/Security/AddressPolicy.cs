@@ -268,6 +268,21 @@ public sealed class AddressPolicy
         return IsLocalhostName(h) ? [IPAddress.Loopback] : null;
     }
 
+    /// <summary>
+    /// Asks DNS for <paramref name="host"/>, except for a name under <c>invalid</c>: RFC 6761 asks resolver libraries to
+    /// answer those "no such host" at once, without a query, and the service does (no query leaves for a name that can
+    /// never exist, and the tests can produce a real <c>dns_failure</c> without sending anything off the machine).
+    /// </summary>
+    public static Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        IsInvalidName(host) ? Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound)) : Dns.GetHostAddressesAsync(host, cancellationToken);
+
+    /// <summary><c>invalid</c> or a name under it (RFC 6761 §6.4), in any case, with or without the final dot.</summary>
+    public static bool IsInvalidName(string host)
+    {
+        var h = host.EndsWith('.') ? host[..^1] : host;
+        return h.Equals("invalid", StringComparison.OrdinalIgnoreCase) || h.EndsWith(".invalid", StringComparison.OrdinalIgnoreCase);
+    }
+
     static bool IsLocalhostName(string host)
     {
         var h = host.EndsWith('.') ? host[..^1] : host;
@@ -291,7 +306,7 @@ public sealed class AddressPolicy
                 addresses = [decision.Address!];
                 break;
             default:
-                addresses = await Dns.GetHostAddressesAsync(host, cancellationToken);
+                addresses = await ResolveAsync(host, cancellationToken);
                 if (addresses.Length == 0)
                 {
                     throw new SocketException((int)SocketError.HostNotFound);

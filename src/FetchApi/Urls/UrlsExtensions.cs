@@ -1,4 +1,3 @@
-using System.Net;
 using FetchApi.Http;
 using FluentValidation;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -12,7 +11,7 @@ public static class UrlsExtensions
         builder.Services.AddValidatedOptions<UrlCheckOptions>(UrlCheckOptions.Section);
         builder.Services.AddOptions<UrlLimits>(); // the numbers come from Batches (BatchesExtensions)
         builder.Services.AddSingleton<IValidator<CheckUrlsRequest>, CheckUrlsValidator>();
-        builder.Services.AddSingleton(new HostLookup(Dns.GetHostAddressesAsync));
+        builder.Services.AddSingleton(new HostLookup(Security.AddressPolicy.ResolveAsync));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<UrlVerdicts>();
         builder.Services.AddSingleton<NameResolver>();

@@ -217,6 +217,7 @@ public sealed class FetchOutcomeTests(FetchOutcomeTests.Fixture fixture) : IClas
     [Fact]
     public async Task UnresolvableHostFailsWithDnsFailure()
     {
+        // A name under .invalid: the service answers "no such host" itself (RFC 6761), so no query leaves the machine.
         var id = await Client.SubmitAsync(["http://no-such-host.invalid/"], new { maxAttempts = 1 });
         var slot = (await Client.ResultsAsync(id))[0];
 

@@ -25,8 +25,10 @@ public static class BatchesExtensions
             "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches."));
 
         builder.Services.AddSingleton<IValidator<CreateBatchRequest>, CreateBatchValidator>();
-        // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts.
+        // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts; and so do the messages:
+        // "'timeoutSeconds' must be …", not FluentValidation's "'Timeout Seconds' must be …".
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+        ValidatorOptions.Global.DisplayNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
 
         // Enums are strings on the wire: "running", "blocked_address".
         var enums = new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);

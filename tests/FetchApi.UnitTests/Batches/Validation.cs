@@ -12,8 +12,11 @@ static class Validation
     // The service sets this at start (BatchesExtensions); rules read it when they are built, so it must be set before any
     // validator is constructed. Without it the keys would be "Urls[3]", not the JSON field names a client sees.
     [ModuleInitializer]
-    internal static void UseJsonFieldNames() =>
+    internal static void UseJsonFieldNames()
+    {
         ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+        ValidatorOptions.Global.DisplayNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+    }
 
     public const string Ok = "http://example.com/";
 

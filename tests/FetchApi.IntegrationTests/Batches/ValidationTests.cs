@@ -224,9 +224,6 @@ public sealed class ValidationTests(SmallLimitsFixture fixture) : IClassFixture<
 
         Assert.Equal("validation_failed", problem.Code());
         problem.AssertErrorsName(field);
-        // The message names the field as the JSON spells it, not as FluentValidation would split it ('Timeout Seconds').
-        var message = problem["errors"]![field]![0]!.GetValue<string>();
-        Assert.Contains($"'{field["options.".Length..]}'", message, StringComparison.Ordinal);
     }
 
     [Fact]

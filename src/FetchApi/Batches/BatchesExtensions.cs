@@ -25,10 +25,7 @@ public static class BatchesExtensions
             "Submit URLs, read one result slot per URL in input order, follow, cancel and delete batches."));
 
         builder.Services.AddSingleton<IValidator<CreateBatchRequest>, CreateBatchValidator>();
-        // Error keys name JSON fields as clients write them: urls[3], options.maxAttempts; and so do the messages:
-        // "'timeoutSeconds' must be …", not FluentValidation's "'Timeout Seconds' must be …".
-        ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
-        ValidatorOptions.Global.DisplayNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
+        UseJsonFieldNames();
 
         // Enums are strings on the wire: "running", "blocked_address".
         var enums = new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
@@ -37,4 +34,18 @@ public static class BatchesExtensions
 
         return builder;
     }
+
+    /// <summary>
+    /// Error keys name JSON fields as clients write them (<c>urls[3]</c>, <c>options.maxAttempts</c>), and so do the
+    /// messages: "'timeoutSeconds' must be …", not FluentValidation's "'Timeout Seconds' must be …". Rules read this
+    /// when they are built: set it before any validator is constructed.
+    /// </summary>
+    public static void UseJsonFieldNames()
+    {
+        ValidatorOptions.Global.PropertyNameResolver = JsonName;
+        ValidatorOptions.Global.DisplayNameResolver = JsonName;
+    }
+
+    static string? JsonName(Type type, System.Reflection.MemberInfo? member, System.Linq.Expressions.LambdaExpression? expression) =>
+        member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
 }

@@ -20,7 +20,8 @@ public static class EngineExtensions
         builder.Services.AddHttpClient(Fetcher.ClientName, (services, client) =>
             {
                 client.Timeout = Timeout.InfiniteTimeSpan; // Polly owns the per-attempt timeout.
-                // Every request, robots.txt included; a batch's own User-Agent header replaces it.
+                // robots.txt and callbacks; the fetcher, which sends through the handler alone, adds it to each request
+                // unless the batch sets its own.
                 client.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", services.GetRequiredService<IOptions<EngineOptions>>().Value.UserAgent);
             })
             .ConfigurePrimaryHttpMessageHandler(services =>

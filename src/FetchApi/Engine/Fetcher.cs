@@ -27,7 +27,6 @@ public sealed class Fetcher : IDisposable
     static readonly string EmptySha256 = Convert.ToHexStringLower(SHA256.HashData([]));
 
     readonly HttpMessageInvoker _client;
-    readonly string _userAgent;
     readonly TimeProvider _time;
     readonly EngineOptions _options;
     readonly ResiliencePipeline<AttemptResult> _pipeline;
@@ -41,7 +40,6 @@ public sealed class Fetcher : IDisposable
         // to every request's token and copies its default headers in, per request (issue 16). The factory keeps the
         // handler (its lifetime is infinite), so the invoker does not dispose it.
         _client = new HttpMessageInvoker(handlers.CreateHandler(ClientName), disposeHandler: false);
-        _userAgent = options.Value.UserAgent;
         _politeness = politeness;
         _time = time;
         _options = options.Value;
@@ -213,7 +211,7 @@ public sealed class Fetcher : IDisposable
 
             if (!request.Headers.Contains("User-Agent"))
             {
-                request.Headers.TryAddWithoutValidation("User-Agent", _userAgent);
+                request.Headers.TryAddWithoutValidation("User-Agent", _options.UserAgent);
             }
 
             // Every request start (retries and redirect hops too) asks robots.txt and the host's rate first.

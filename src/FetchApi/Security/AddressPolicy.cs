@@ -277,16 +277,16 @@ public sealed class AddressPolicy
         IsInvalidName(host) ? Task.FromException<IPAddress[]>(new SocketException((int)SocketError.HostNotFound)) : Dns.GetHostAddressesAsync(host, cancellationToken);
 
     /// <summary><c>invalid</c> or a name under it (RFC 6761 §6.4), in any case, with or without the final dot.</summary>
-    public static bool IsInvalidName(string host)
-    {
-        var h = host.EndsWith('.') ? host[..^1] : host;
-        return h.Equals("invalid", StringComparison.OrdinalIgnoreCase) || h.EndsWith(".invalid", StringComparison.OrdinalIgnoreCase);
-    }
+    public static bool IsInvalidName(string host) => IsUnder(host, "invalid");
 
-    static bool IsLocalhostName(string host)
+    static bool IsLocalhostName(string host) => IsUnder(host, "localhost");
+
+    /// <summary><paramref name="host"/> is the special-use name <paramref name="zone"/> or under it, in any case, with or without the final dot.</summary>
+    static bool IsUnder(string host, string zone)
     {
         var h = host.EndsWith('.') ? host[..^1] : host;
-        return h.Equals("localhost", StringComparison.OrdinalIgnoreCase) || h.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
+        return h.Equals(zone, StringComparison.OrdinalIgnoreCase)
+            || (h.Length > zone.Length && h[^(zone.Length + 1)] == '.' && h.EndsWith(zone, StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>

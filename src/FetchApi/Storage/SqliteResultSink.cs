@@ -16,7 +16,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         CancellationToken cancellationToken) =>
         db.WriteAsync(async c =>
         {
-            // Every statement here is prepared once per connection and kept (SqliteRaw.Prepared): the writer commits
+            // Every statement here is prepared once per connection and kept (SqlitePerConnection.Prepared): the writer commits
             // hundreds of small groups a second when results trickle in (issue 16).
             await using var tx = c.BeginTransaction(deferred: false);
             var h = c.Handle!;

@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using FetchApi.Batches;
-using FluentValidation;
 using Microsoft.Extensions.Options;
 
 namespace FetchApi.UnitTests.Batches;
@@ -12,11 +10,7 @@ static class Validation
     // The service sets this at start (BatchesExtensions); rules read it when they are built, so it must be set before any
     // validator is constructed. Without it the keys would be "Urls[3]", not the JSON field names a client sees.
     [ModuleInitializer]
-    internal static void UseJsonFieldNames()
-    {
-        ValidatorOptions.Global.PropertyNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
-        ValidatorOptions.Global.DisplayNameResolver = (_, member, _) => member is null ? null : JsonNamingPolicy.CamelCase.ConvertName(member.Name);
-    }
+    internal static void UseJsonFieldNames() => BatchesExtensions.UseJsonFieldNames();
 
     public const string Ok = "http://example.com/";
 

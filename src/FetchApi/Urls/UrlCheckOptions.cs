@@ -2,10 +2,10 @@ using System.ComponentModel.DataAnnotations;
 
 namespace FetchApi.Urls;
 
-/// <summary>How <c>POST /urls/check</c> resolves names when asked to (section <c>Urls</c>).</summary>
+/// <summary>How <c>POST /urls/check</c> resolves names when asked to (section <c>UrlCheck</c>: not <c>Urls</c>, which is the host's own <c>urls</c> setting, as in <c>--urls</c> and <c>ASPNETCORE_URLS</c>).</summary>
 public sealed class UrlCheckOptions
 {
-    public const string Section = "Urls";
+    public const string Section = "UrlCheck";
 
     /// <summary>Longest wait for one DNS answer.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")] public TimeSpan ResolveTimeout { get; set; } = TimeSpan.FromSeconds(5);

@@ -58,14 +58,18 @@ public sealed class ServiceProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts the service and waits until it is ready (or, with <paramref name="ready"/> false, only live: a start on a store that cannot take writes).</summary>
-    public static async Task<ServiceProcess> StartAsync(string databasePath, IDictionary<string, string>? settings = null, bool ready = true)
+    /// <summary>
+    /// Starts the service and waits until it is ready (or, with <paramref name="ready"/> false, only live: a start on a
+    /// store that cannot take writes). It runs in its build folder unless <paramref name="workingDirectory"/> says where.
+    /// </summary>
+    public static async Task<ServiceProcess> StartAsync(string databasePath, IDictionary<string, string>? settings = null, bool ready = true,
+        string? workingDirectory = null)
     {
         var dll = ServiceDll();
         var port = FreePort();
         var info = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
         {
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            WorkingDirectory = workingDirectory ?? Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

@@ -40,11 +40,13 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                 return new CreateResult(CreateOutcome.NotAdmitted, batch.Id);
             }
 
+            // The batch's slots take the next consecutive keys: appended at the end of the table (SqliteSchema step 5).
+            var first = await ScalarAsync(c, tx, "SELECT COALESCE(MAX(slot_id), 0) + 1 FROM slots;", cancellationToken);
             await using var insert = Command(c, tx,
                 "INSERT INTO batches (id, owner, status, created_at, options, total, pending, fetched, failed, cancelled, " +
-                "callback_url, callback_secret, callback_state) " +
-                $"VALUES ($id, $owner, {Queued}, $created, $options, $n, $n, 0, 0, 0, $cbUrl, $cbSecret, $cbState) RETURNING seq;",
-                ("$id", batch.Id.ToString()), ("$owner", batch.Owner), ("$created", Ms(batch.CreatedAt)),
+                "callback_url, callback_secret, callback_state, first_slot) " +
+                $"VALUES ($id, $owner, {Queued}, $created, $options, $n, $n, 0, 0, 0, $cbUrl, $cbSecret, $cbState, $first) RETURNING seq;",
+                ("$first", first), ("$id", batch.Id.ToString()), ("$owner", batch.Owner), ("$created", Ms(batch.CreatedAt)),
                 ("$options", JsonSerializer.Serialize(batch.Options, Json)), ("$n", batch.Urls.Count),
                 ("$cbUrl", batch.Callback?.Url), ("$cbSecret", batch.Callback?.Secret),
                 ("$cbState", (int)(batch.Callback is null ? CallbackState.None : CallbackState.Pending)));
@@ -52,15 +54,16 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
 
             // One row per URL, bound by position (SqliteRaw): half of a large POST's CPU was binding by name.
             var db = c.Handle!;
-            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "INSERT INTO slots (batch_seq, idx, url) VALUES (?1, ?2, ?3);", out var slot));
+            SqliteRaw.Check(db, raw.sqlite3_prepare_v2(db, "INSERT INTO slots (slot_id, batch_seq, idx, url) VALUES (?1, ?2, ?3, ?4);", out var slot));
             using (slot)
             {
-                SqliteRaw.Check(db, raw.sqlite3_bind_int64(slot, 1, seq));
+                SqliteRaw.Check(db, raw.sqlite3_bind_int64(slot, 2, seq));
                 for (var i = 0; i < batch.Urls.Count; i++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    SqliteRaw.Check(db, raw.sqlite3_bind_int(slot, 2, i));
-                    SqliteRaw.Check(db, SqliteRaw.Text(slot, 3, batch.Urls[i]));
+                    SqliteRaw.Check(db, raw.sqlite3_bind_int64(slot, 1, first + i));
+                    SqliteRaw.Check(db, raw.sqlite3_bind_int(slot, 3, i));
+                    SqliteRaw.Check(db, SqliteRaw.Text(slot, 4, batch.Urls[i]));
                     SqliteRaw.Step(db, slot);
                 }
             }
@@ -95,13 +98,11 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                     return (CancelOutcome.AlreadyCancelled, summary);
             }
 
-            // Cancelled slots become final now, in index order, after every slot that became final before.
-            var doneSeq = await ScalarAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq';", cancellationToken);
+            // Cancelled slots become final now, in index order, after every slot of the batch that became final before.
+            var doneSeq = await ScalarAsync(c, tx, $"SELECT {SqliteSchema.LastDone("$seq")};", cancellationToken, ("$seq", seq));
             var cancelled = await ExecuteAsync(c, tx,
-                $"UPDATE slots SET state = {Cancelled}, done_seq = $base + idx + 1 WHERE batch_seq = $seq AND state = {Pending};",
+                $"UPDATE slots SET state = {Cancelled}, done_seq = $base + idx + 1 WHERE {SqliteSchema.SlotsOf("seq = $seq")} AND state = {Pending};",
                 cancellationToken, ("$seq", seq), ("$base", doneSeq));
-            await ExecuteAsync(c, tx, "UPDATE counters SET value = value + $n WHERE name = 'done_seq';", cancellationToken,
-                ("$n", summary.Counts.Total + 1));
             await ExecuteAsync(c, tx,
                 $"UPDATE batches SET status = {BatchCancelled}, completed_at = $now, pending = pending - $n, cancelled = cancelled + $n " +
                 "WHERE seq = $seq;",
@@ -122,7 +123,7 @@ public sealed class SqliteBatchCommands(SqliteDatabase db) : IBatchCommands
                 return false;
             }
 
-            await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = $seq; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
+            await ExecuteAsync(c, tx, $"DELETE FROM slots WHERE {SqliteSchema.SlotsOf("seq = $seq")}; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
                 ("$seq", seq));
             await tx.CommitAsync(cancellationToken);
             return true;

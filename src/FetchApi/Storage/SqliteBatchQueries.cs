@@ -25,8 +25,8 @@ public sealed class SqliteBatchQueries(SqliteDatabase db) : IBatchQueries
 
             var slots = new List<SlotResult>(Math.Min(limit + 1, summary.Counts.Total));
             await using var command = Command(c, tx,
-                $"SELECT {SlotColumns} FROM slots WHERE batch_seq = $seq AND idx > $after {(state is null ? "" : "AND state = $state")} " +
-                "ORDER BY idx LIMIT $limit;",
+                $"SELECT {SlotColumns} FROM slots WHERE {SqliteSchema.SlotsOf("seq = $seq", "$after")} " +
+                $"{(state is null ? "" : "AND state = $state")} ORDER BY slot_id LIMIT $limit;",
                 ("$seq", seq), ("$state", (int?)state), ("$limit", limit + 1), ("$after", after));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))

@@ -49,7 +49,10 @@ public static class SqliteRaw
     }
 
     /// <summary>Runs a bound statement that returns one integer; returns it (<paramref name="none"/> without a row), and resets the statement.</summary>
-    public static long Scalar(sqlite3 db, sqlite3_stmt statement, long none = 0)
+    public static long Scalar(sqlite3 db, sqlite3_stmt statement, long none = 0) => Pair(db, statement)?.First ?? none;
+
+    /// <summary>Runs a bound statement that returns one row of (at least) two integers; returns them (null without a row), and resets the statement.</summary>
+    public static (long First, long Second)? Pair(sqlite3 db, sqlite3_stmt statement)
     {
         var stepped = raw.sqlite3_step(statement);
         if (stepped is not (raw.SQLITE_ROW or raw.SQLITE_DONE))
@@ -57,9 +60,11 @@ public static class SqliteRaw
             Reset(db, statement, stepped);
         }
 
-        var value = stepped == raw.SQLITE_ROW ? raw.sqlite3_column_int64(statement, 0) : none;
+        (long, long)? row = stepped == raw.SQLITE_ROW
+            ? (raw.sqlite3_column_int64(statement, 0), raw.sqlite3_column_count(statement) > 1 ? raw.sqlite3_column_int64(statement, 1) : 0)
+            : null;
         Check(db, raw.sqlite3_reset(statement));
-        return value;
+        return row;
     }
 
     /// <summary>A failed step: the statement is reset (a kept statement must not stay mid-run) and the failure thrown.</summary>

@@ -66,29 +66,40 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
 
     /// <summary>
     /// The one statement per result, bound by position through SQLitePCL (<see cref="SqliteRaw"/>): by name, its 17
-    /// parameters were most of the writer's managed CPU (issue 16).
+    /// parameters were most of the writer's managed CPU. The slot is found by its integer key (schema step 5; its index
+    /// makes sure the key is this batch's) (issue 16).
     /// </summary>
     static readonly string UpdateSql =
         "UPDATE slots SET state = ?1, attempts = ?2, duration_ms = ?3, status_code = ?4, reason = ?5, final_url = ?6, redirects = ?7, " +
         "content_type = ?8, content_length = ?9, sha256 = ?10, body = ?11, error_code = ?12, error_message = ?13, done_seq = ?14, " +
-        "extracted = ?17 " +
-        $"WHERE batch_seq = ?15 AND idx = ?16 AND state = {Pending};";
+        "extracted = ?16 " +
+        $"WHERE slot_id = ?15 AND idx = ?17 AND state = {Pending};";
+
+    /// <summary>A batch's first slot key and the last number of its order of final slots.</summary>
+    static readonly string BatchSql = $"SELECT first_slot, {SqliteSchema.LastDone("b.seq")} FROM batches b WHERE id = ?1;";
+
+    /// <summary>Where a group's batch stands: its first slot key, the last final-order number given, how many slots moved to each state.</summary>
+    sealed class Moved(long firstSlot, long lastDone)
+    {
+        public long FirstSlot { get; } = firstSlot;
+        public long LastDone { get; set; } = lastDone;
+        public int[] Delta { get; } = new int[4];
+    }
 
     /// <summary>Records each result whose slot is still pending; returns, per batch, how many slots moved to each state.</summary>
     Dictionary<Guid, int[]> RecordAll(SqliteConnection c, IReadOnlyList<SlotUpdate> results, CancellationToken cancellationToken)
     {
         var h = c.Handle!;
-        var deltas = new Dictionary<Guid, int[]>();
-        var doneSeq = Scalar(h, db.PerConnection.Prepared(c, "SELECT value FROM counters WHERE name = 'done_seq';"));
-        // A group holds results of few batches: look each one's key up once, not once per row.
-        var seqs = new Dictionary<Guid, long>();
-        var key = db.PerConnection.Prepared(c, "SELECT seq FROM batches WHERE id = ?1;");
+        // A group holds results of few batches: look each one up once, not once per row.
+        var batches = new Dictionary<Guid, Moved?>();
+        var lookup = db.PerConnection.Prepared(c, BatchSql);
         foreach (var (batchId, _, _) in results)
         {
-            if (!seqs.ContainsKey(batchId))
+            if (!batches.ContainsKey(batchId))
             {
-                Check(h, raw.sqlite3_bind_text(key, 1, batchId.ToString()));
-                seqs[batchId] = Scalar(h, key);
+                Check(h, raw.sqlite3_bind_text(lookup, 1, batchId.ToString()));
+                // A batch deleted meanwhile has no slots left to update (its keys may be another batch's by now).
+                batches[batchId] = Pair(h, lookup) is var (first, last) ? new Moved(first, last) : null;
             }
         }
 
@@ -96,6 +107,11 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         foreach (var (batchId, slot, _) in results)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (batches[batchId] is not { } batch)
+            {
+                continue;
+            }
+
             var response = slot.Response;
             Check(h, raw.sqlite3_bind_int(update, 1, (int)slot.State));
             Check(h, raw.sqlite3_bind_int(update, 2, slot.Attempts));
@@ -110,25 +126,18 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
             Check(h, Text(update, 11, response?.Body));
             Check(h, slot.Error is null ? raw.sqlite3_bind_null(update, 12) : raw.sqlite3_bind_int(update, 12, (int)slot.Error.Code));
             Check(h, Text(update, 13, slot.Error?.Message));
-            Check(h, raw.sqlite3_bind_int64(update, 14, doneSeq + 1));
-            Check(h, raw.sqlite3_bind_int64(update, 15, seqs[batchId]));
-            Check(h, raw.sqlite3_bind_int(update, 16, slot.Index));
-            Check(h, Text(update, 17, ExtractedJson(slot)));
+            Check(h, raw.sqlite3_bind_int64(update, 14, batch.LastDone + 1));
+            Check(h, raw.sqlite3_bind_int64(update, 15, batch.FirstSlot + slot.Index));
+            Check(h, Text(update, 16, ExtractedJson(slot)));
+            Check(h, raw.sqlite3_bind_int(update, 17, slot.Index));
             if (Step(h, update) == 1)
             {
-                doneSeq++;
-                if (!deltas.TryGetValue(batchId, out var delta))
-                {
-                    deltas[batchId] = delta = new int[4];
-                }
-
-                delta[(int)slot.State]++;
+                batch.LastDone++;
+                batch.Delta[(int)slot.State]++;
             }
         }
 
-        var counter = db.PerConnection.Prepared(c, "UPDATE counters SET value = ?1 WHERE name = 'done_seq';");
-        Check(h, raw.sqlite3_bind_int64(counter, 1, doneSeq));
-        Step(h, counter);
-        return deltas;
+        return batches.Where(b => b.Value?.Delta.Any(n => n > 0) == true).ToDictionary(b => b.Key, b => b.Value!.Delta);
     }
+
 }

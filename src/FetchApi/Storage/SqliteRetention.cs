@@ -28,7 +28,7 @@ public sealed class SqliteRetention(SqliteDatabase db) : IRetentionStore
 
             foreach (var seq in seqs)
             {
-                await ExecuteAsync(c, tx, "DELETE FROM slots WHERE batch_seq = $seq; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
+                await ExecuteAsync(c, tx, $"DELETE FROM slots WHERE {SqliteSchema.SlotsOf("seq = $seq")}; DELETE FROM batches WHERE seq = $seq;", cancellationToken,
                     ("$seq", seq));
             }
 

@@ -31,8 +31,8 @@ public sealed class SqliteWorkSource(SqliteDatabase db) : IWorkSource
         db.ReadAsync<IReadOnlyList<PendingSlot>>(async c =>
         {
             await using var command = Command(c, null,
-                $"SELECT idx, url FROM slots WHERE batch_seq = (SELECT seq FROM batches WHERE id = $id) AND state = {Pending} AND idx > $after " +
-                "ORDER BY idx LIMIT $limit;",
+                $"SELECT idx, url FROM slots WHERE {SqliteSchema.SlotsOf("id = $id", "$after")} " +
+                $"AND state = {Pending} ORDER BY slot_id LIMIT $limit;",
                 ("$id", batchId.ToString()), ("$after", afterIndex), ("$limit", limit));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             var list = new List<PendingSlot>();

@@ -108,7 +108,7 @@ public sealed class ConvenienceTests() : ServiceWithUpstream(new Dictionary<stri
         Assert.True((await Json(response))["errors"]!.AsObject().ContainsKey("Idempotency-Key"));
     }
 
-    static async Task<List<(string Event, string? Id, JsonObject Data)>> ReadEventsAsync(HttpClient client, string url, string? lastEventId = null,
+    internal static async Task<List<(string Event, string? Id, JsonObject Data)>> ReadEventsAsync(HttpClient client, string url, string? lastEventId = null,
         int? stopAfterResults = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, url);

@@ -16,12 +16,17 @@ public sealed class CreateBatchValidator : AbstractValidator<CreateBatchRequest>
         var urls = limits.UrlLimits();
         RuleFor(r => r.Urls).UrlList(urls, "per batch");
 
-        RuleForEach(r => r.Urls)
-            .Custom((url, context) =>
+        // One rule over the list, not RuleForEach: FluentValidation builds a child context and the "urls[i]" name for
+        // every element, which was most of a 20,000-URL POST's validation CPU (issue 16). Errors are keyed the same way.
+        RuleFor(r => r.Urls)
+            .Custom((list, context) =>
             {
-                if (UrlRules.Problem(url, limits.MaxUrlLength) is { } problem)
+                for (var i = 0; i < list!.Count; i++)
                 {
-                    context.AddFailure(problem);
+                    if (UrlRules.Problem(list[i], limits.MaxUrlLength) is { } problem)
+                    {
+                        context.AddFailure($"urls[{i}]", problem);
+                    }
                 }
             })
             .When(r => urls.Admits(r.Urls));

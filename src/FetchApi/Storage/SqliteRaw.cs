@@ -48,10 +48,7 @@ public static class SqliteRaw
         return changed;
     }
 
-    /// <summary>Runs a bound statement that returns one integer; returns it (<paramref name="none"/> without a row), and resets the statement.</summary>
-    public static long Scalar(sqlite3 db, sqlite3_stmt statement, long none = 0) => Pair(db, statement)?.First ?? none;
-
-    /// <summary>Runs a bound statement that returns one row of (at least) two integers; returns them (null without a row), and resets the statement.</summary>
+    /// <summary>Runs a bound statement that returns one row of two integers; returns them (null without a row), and resets the statement.</summary>
     public static (long First, long Second)? Pair(sqlite3 db, sqlite3_stmt statement)
     {
         var stepped = raw.sqlite3_step(statement);
@@ -60,9 +57,7 @@ public static class SqliteRaw
             Reset(db, statement, stepped);
         }
 
-        (long, long)? row = stepped == raw.SQLITE_ROW
-            ? (raw.sqlite3_column_int64(statement, 0), raw.sqlite3_column_count(statement) > 1 ? raw.sqlite3_column_int64(statement, 1) : 0)
-            : null;
+        (long, long)? row = stepped == raw.SQLITE_ROW ? (raw.sqlite3_column_int64(statement, 0), raw.sqlite3_column_int64(statement, 1)) : null;
         Check(db, raw.sqlite3_reset(statement));
         return row;
     }

@@ -292,6 +292,27 @@ public abstract class StoreContractTests : IAsyncLifetime
         Assert.False(await Store.Commands.DeleteAsync(id, null, Ct));
     }
 
+    /// <summary>
+    /// A result still on its way when its batch was deleted (taken by the writer just before the delete) is dropped:
+    /// it lands on no slot of a batch created after, even one stored where the deleted batch's slots were.
+    /// </summary>
+    [Fact]
+    public async Task AResultOfADeletedBatchTouchesNoOtherBatch()
+    {
+        var gone = await CreateAsync(2);
+        await ClaimAllAsync();
+        Assert.True(await Store.Commands.DeleteAsync(gone, null, Ct));
+        var next = await CreateAsync(2);
+        await ClaimAllAsync();
+
+        var written = await WriteAsync(Fetched(gone, 0), Failed(gone, 1));
+        var page = await Store.Queries.GetPageAsync(next, null, null, -1, 10, Ct);
+
+        Assert.DoesNotContain(gone, written.Completed);
+        Assert.All(page!.Slots, s => Assert.Equal(SlotState.Pending, s.State));
+        Assert.Equal(new BatchCounts(2, 2, 0, 0, 0), page.Summary.Counts);
+    }
+
     [Fact]
     public async Task AnIdempotencyKeyReplaysItsBatchAndRefusesAnotherBody()
     {

@@ -19,6 +19,7 @@ public sealed partial class SqliteDiskReserve(string? databaseFile, long reserve
     long _bytes = databaseFile is null ? 0 : reserveBytes;
     readonly string? _directory = databaseFile is null ? null : Path.GetDirectoryName(databaseFile);
     long _lastTry;
+
     /// <summary>Why the store is full; null when it is not.</summary>
     volatile string? _full;
 

@@ -40,7 +40,7 @@ public static class SqliteRaw
         var stepped = raw.sqlite3_step(statement);
         if (stepped is not (raw.SQLITE_DONE or raw.SQLITE_ROW))
         {
-            Reset(db, statement, stepped);
+            ResetAndThrow(db, statement, stepped);
         }
 
         var changed = raw.sqlite3_changes(db);
@@ -54,7 +54,7 @@ public static class SqliteRaw
         var stepped = raw.sqlite3_step(statement);
         if (stepped is not (raw.SQLITE_ROW or raw.SQLITE_DONE))
         {
-            Reset(db, statement, stepped);
+            ResetAndThrow(db, statement, stepped);
         }
 
         (long, long)? row = stepped == raw.SQLITE_ROW ? (raw.sqlite3_column_int64(statement, 0), raw.sqlite3_column_int64(statement, 1)) : null;
@@ -63,7 +63,7 @@ public static class SqliteRaw
     }
 
     /// <summary>A failed step: the statement is reset (a kept statement must not stay mid-run) and the failure thrown.</summary>
-    static void Reset(sqlite3 db, sqlite3_stmt statement, int stepped)
+    static void ResetAndThrow(sqlite3 db, sqlite3_stmt statement, int stepped)
     {
         var message = raw.sqlite3_errmsg(db).utf8_to_string();
         var extended = raw.sqlite3_extended_errcode(db);

@@ -102,6 +102,7 @@ public sealed class PostgresBatchCommands(PostgresDatabase db) : IBatchCommands
             var cancelled = await ExecuteAsync(c, tx,
                 $"UPDATE slots SET state = {Cancelled}, done_seq = @base + idx + 1 WHERE batch_seq = @seq AND state = {Pending};",
                 cancellationToken, Number("seq", seq), Number("base", doneSeq));
+            await ExecuteAsync(c, tx, "DELETE FROM leases WHERE batch_seq = @seq;", cancellationToken, Number("seq", seq));
             await ExecuteAsync(c, tx, "UPDATE counters SET value = value + @n WHERE name = 'done_seq';", cancellationToken,
                 Number("n", (long)summary.Counts.Total + 1));
             await ExecuteAsync(c, tx,
@@ -117,6 +118,10 @@ public sealed class PostgresBatchCommands(PostgresDatabase db) : IBatchCommands
         db.InTransactionAsync(async (c, tx) =>
         {
             await ExecuteAsync(c, tx, "SELECT value FROM counters WHERE name = 'done_seq' FOR UPDATE;", cancellationToken);
+            // Its leases first (no foreign key: a claim's insert checks none): they would count against its hosts' limits.
+            await ExecuteAsync(c, tx,
+                "DELETE FROM leases WHERE batch_seq = (SELECT seq FROM batches WHERE id = @id AND owner IS NOT DISTINCT FROM @owner);",
+                cancellationToken, Uuid("id", id), Text("owner", owner));
             var deleted = await ExecuteAsync(c, tx, "DELETE FROM batches WHERE id = @id AND owner IS NOT DISTINCT FROM @owner;", cancellationToken,
                 Uuid("id", id), Text("owner", owner));
             if (deleted == 0)

@@ -25,8 +25,15 @@ public sealed class PostgresDatabase : IAsyncDisposable
         ListenConnectionString = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false, KeepAlive = 10 }.ConnectionString;
         DataSource = builder.Build();
         NodeId = engine.Value.NodeId;
+        Incarnation = $"{NodeId}#{Guid.NewGuid():N}";
         LeaseDuration = engine.Value.LeaseDuration;
     }
+
+    /// <summary>
+    /// This process's name in the cluster: the node id and a random part. Leases are held by the incarnation, not by the
+    /// id, so that a process restarted under the same id never mistakes its predecessor's leases for its own.
+    /// </summary>
+    public string Incarnation { get; }
 
     public NpgsqlDataSource DataSource { get; }
 

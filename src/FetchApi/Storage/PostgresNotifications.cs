@@ -8,9 +8,12 @@ namespace FetchApi.Storage;
 /// <c>NOTIFY</c> in the transaction that makes a change, so a notification arrives only once the change is visible.
 /// <c>new</c> wakes the engines (work to claim), <c>changed</c> wakes waiters and event streams, <c>ended</c> also
 /// wakes the callback dispatchers, <c>cancel</c> stops
-/// fetches of a cancelled or deleted batch on every node. After a lost connection every waiter reads again.
+/// fetches of a cancelled or deleted batch on every node. After a lost connection every waiter reads again. The same
+/// connection is this node's life line (<see cref="PostgresNodes"/>): it holds the node's advisory lock, so the
+/// others see the node dead the moment this connection ends.
 /// </summary>
-public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChanges changes, ILogger<PostgresNotifications> logger) : IAsyncDisposable
+public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChanges changes, TimeProvider time, ILogger<PostgresNotifications> logger)
+    : IAsyncDisposable
 {
     readonly CancellationTokenSource _stop = new();
     readonly TaskCompletionSource _firstListen = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -37,6 +40,8 @@ public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChan
                 {
                     await listen.ExecuteNonQueryAsync(ct);
                 }
+
+                await PostgresNodes.RegisterAsync(connection, db, time.GetUtcNow(), ct);
 
                 _firstListen.TrySetResult();
                 changes.PublishAll();

@@ -8,7 +8,7 @@ using static FetchApi.Storage.StoreRows;
 namespace FetchApi.Storage;
 
 /// <summary>
-/// Writes groups of results into the shared database: a result counts only while this node still holds the slot's
+/// Writes groups of results into the shared database: a result counts only while this incarnation still holds the slot's
 /// lease and the slot is pending, so each slot is final once even when a node that lost its lease writes late.
 /// One transaction and three round trips per group.
 /// </summary>
@@ -84,14 +84,17 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             "WITH seq AS (UPDATE counters SET value = value + @n WHERE name = 'done_seq' RETURNING value - @n AS base), " +
             "u AS (SELECT * FROM unnest(@batch, @idx, @state, @attempts, @duration, @status, @reason, @final, @redirects, @ctype, @clen, @sha, " +
             "  @body, @ecode, @emsg, @extracted) WITH ORDINALITY AS u(batch, idx, state, attempts, duration, status, reason, final, redirects, ctype, " +
-            "  clen, sha, body, ecode, emsg, extracted, ord)) " +
+            "  clen, sha, body, ecode, emsg, extracted, ord)), " +
+            // The lease goes (it is this incarnation's, or the result is someone else's to write) and the slot row is
+            // written once; the leases table is small and unlogged, so the slot's one update is the only heavy write.
+            "mine AS (DELETE FROM leases l USING u JOIN batches b ON b.id = u.batch WHERE l.batch_seq = b.seq AND l.idx = u.idx " +
+            "  AND l.owner = @me RETURNING l.batch_seq, l.idx) " +
             "UPDATE slots s SET state = u.state, attempts = u.attempts, duration_ms = u.duration, status_code = u.status, reason = u.reason, " +
             "final_url = u.final, redirects = u.redirects, content_type = u.ctype, content_length = u.clen, sha256 = u.sha, body = u.body, " +
-            "error_code = u.ecode, error_message = u.emsg, extracted = u.extracted, done_seq = (SELECT base FROM seq) + u.ord, lease_owner = NULL, " +
-            "lease_until = NULL " +
-            "FROM u JOIN batches b ON b.id = u.batch " +
-            $"WHERE s.batch_seq = b.seq AND s.idx = u.idx AND s.state = {Pending} AND s.lease_owner = @node RETURNING u.batch, u.state;",
-            Number("n", (long)results.Count), Text("node", db.NodeId),
+            "error_code = u.ecode, error_message = u.emsg, extracted = u.extracted, done_seq = (SELECT base FROM seq) + u.ord " +
+            "FROM u JOIN batches b ON b.id = u.batch JOIN mine m ON m.batch_seq = b.seq AND m.idx = u.idx " +
+            $"WHERE s.batch_seq = b.seq AND s.idx = u.idx AND s.state = {Pending} RETURNING u.batch, u.state;",
+            Number("n", (long)results.Count), Text("me", db.Incarnation),
             P("batch", results.Select(r => r.BatchId).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
             P("idx", Column(r => r.Index), NpgsqlDbType.Array | NpgsqlDbType.Integer),
             P("state", Column(r => (short)r.State), NpgsqlDbType.Array | NpgsqlDbType.Smallint),

@@ -88,6 +88,27 @@ static class PostgresSchema
         """
         ALTER TABLE slots ADD COLUMN extracted text;
         """,
+
+        // 3 (issue 23): leases apart from the slots, so that a slot row is written once (by its result), not three times
+        // (lease, renewals, result); unlogged, since a lease lost with the server only means a slot fetched again. Each
+        // node process is an incarnation of its node id, alive while it holds a session advisory lock numbered lock_key.
+        // A host's adaptive slow-down is recorded beside its Retry-After hold, so that it survives its owner.
+        """
+        DROP INDEX slots_leased;
+        ALTER TABLE slots DROP COLUMN lease_owner, DROP COLUMN lease_until;
+        CREATE UNLOGGED TABLE leases (
+            batch_seq bigint  NOT NULL,
+            idx       integer NOT NULL,
+            host      text    NOT NULL,
+            owner     text    NOT NULL,
+            until     bigint  NOT NULL,
+            PRIMARY KEY (batch_seq, idx)
+        );
+        CREATE INDEX leases_owner ON leases (owner);
+        ALTER TABLE nodes ADD COLUMN incarnation text, ADD COLUMN lock_key bigint;
+        CREATE SEQUENCE node_locks MAXVALUE 2147483647 CYCLE;
+        ALTER TABLE host_holds ADD COLUMN slow_down_ms bigint NOT NULL DEFAULT 0;
+        """,
     ];
 
     public static int Version => Steps.Length;

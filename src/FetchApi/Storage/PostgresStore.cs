@@ -39,12 +39,9 @@ public sealed class PostgresStore(PostgresDatabase db, PostgresNotifications not
                 await ExecuteAsync(c, null, "SELECT pg_advisory_unlock(@key);", CancellationToken.None, Number("key", MigrationLock));
             }
 
-            // This node counts as alive from now on (claims divide each batch among the live nodes).
-            await ExecuteAsync(c, null,
-                "INSERT INTO nodes (node, seen_at) VALUES (@node, @now) ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at;",
-                cancellationToken, Text("node", db.NodeId), Number("now", Ms(time.GetUtcNow())));
             return true;
         }, cancellationToken);
+        // Listening, and alive for the other nodes from now on (PostgresNodes).
         await notifications.StartAsync(cancellationToken);
     }
 

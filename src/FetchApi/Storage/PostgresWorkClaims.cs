@@ -11,11 +11,13 @@ namespace FetchApi.Storage;
 
 /// <summary>
 /// Work claiming for several nodes. A claim is one short transaction under a cluster-wide advisory lock (claims of all
-/// nodes take turns; fetches and result writes do not wait for it): it counts the live leases per batch and per host
-/// (the fetches in flight across the cluster), reads the first unleased pending slots of the batches with room, picks
-/// fairly (batches with the fewest fetches in flight first, then round-robin) under each batch's concurrency, the
-/// per-host limit and the hosts' Retry-After holds, and leases what it picked to this node. Three round trips per
-/// claim, whatever the number of slots claimed.
+/// nodes take turns; fetches and result writes do not wait for it): it takes over the leases of incarnations that died
+/// or stopped renewing (<see cref="PostgresNodes"/>), counts the leases left per batch and per host (the fetches in
+/// flight across the cluster), reads the first unleased pending slots of the batches with room, only on the hosts this
+/// node owns (<see cref="HostOwnership"/>) and not on hosts at their limit or held, picks fairly (batches with the
+/// fewest fetches in flight first, then round-robin) under each batch's concurrency and the per-host limit, and leases
+/// what it picked to this incarnation in the <c>leases</c> table. A slot's own row is written once, by its result.
+/// Three round trips per claim, whatever the number of slots claimed.
 /// </summary>
 public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptions> options) : IWorkClaims, IWorkSource
 {
@@ -24,13 +26,10 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     /// <summary>Most unfinished batches looked at in one claim.</summary>
     const int MaxBatchesPerClaim = 256;
 
-    sealed record Candidate(long Seq, int Index, string Url, string Host, bool Expired);
+    sealed record Candidate(long Seq, int Index, string Url, string Host);
 
-    /// <summary>
-    /// A batch with room: its <c>concurrency</c> minus the fetches in flight across the cluster, and at most this node's
-    /// share (the concurrency divided among the live nodes, rounded up) minus its own, so that every node takes part.
-    /// </summary>
-    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live, int mine, int nodes)
+    /// <summary>A batch with room: its <c>concurrency</c> minus the fetches in flight across the cluster.</summary>
+    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live, int mine)
     {
         int _live = live;
         int _mine = mine;
@@ -39,9 +38,9 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
         public Guid Id { get; } = id;
         public FetchOptions Options { get; } = options;
         public int Live => _live;
-        public int Room => Math.Max(0, Math.Min(Options.Concurrency - _live, ((Options.Concurrency + nodes - 1) / nodes) - _mine));
+        public int Room => Math.Max(0, Options.Concurrency - _live);
         public Queue<Candidate> Candidates { get; } = new();
-        public List<PendingSlot> Claimed { get; } = [];
+        public List<Candidate> Claimed { get; } = [];
 
         /// <summary>Fetches of this node that finished (results not committed yet) are not in flight any more.</summary>
         public void Release(int finished)
@@ -54,7 +53,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
         /// <summary>A slot claimed now is in flight.</summary>
         public void Take(Candidate candidate)
         {
-            Claimed.Add(new PendingSlot(candidate.Index, candidate.Url));
+            Claimed.Add(candidate);
             _live++;
             _mine++;
         }
@@ -64,23 +63,28 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
         db.InTransactionAsync(async (c, tx) =>
         {
             var nowMs = Ms(now);
-            // Round trip 1: the lock, what is in flight (live leases) per batch and host, held hosts, active batches.
+            // Round trip 1: the lock, the live nodes and the leases of dead ones taken over, what is in flight (leases)
+            // per batch and host, held hosts, active batches.
             var liveByBatch = new Dictionary<long, int>();
             var mineByBatch = new Dictionary<long, int>();
-            var nodes = 1;
+            var nodes = new List<string>();
+            var takenOver = 0;
             var liveByHost = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             var held = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             var batches = new List<ActiveBatch>();
             long backlog;
             await using (var batch = new NpgsqlBatch(c, tx))
             {
+                var since = Number("since", nowMs - (long)db.LeaseDuration.TotalMilliseconds);
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(@key);") { Parameters = { Number("key", ClaimLock) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                    "SELECT batch_seq, host, count(*)::int, (count(*) FILTER (WHERE lease_owner = @node))::int FROM slots " +
-                    $"WHERE state = {Pending} AND lease_owner IS NOT NULL AND lease_until > @now GROUP BY batch_seq, host;")
-                    { Parameters = { Number("now", nowMs), Text("node", db.NodeId) } });
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT count(*)::int FROM nodes WHERE seen_at > @since OR node = @node;")
-                    { Parameters = { Number("since", nowMs - (long)db.LeaseDuration.TotalMilliseconds), Text("node", db.NodeId) } });
+                    $"WITH live AS MATERIALIZED ({PostgresNodes.LiveSql}), " +
+                    "gone AS (DELETE FROM leases WHERE until <= @now OR owner NOT IN (SELECT incarnation FROM live) RETURNING 1) " +
+                    "SELECT node, (SELECT count(*) FROM gone)::int FROM live;")
+                    { Parameters = { since, Number("now", nowMs), Text("me", db.Incarnation) } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "SELECT batch_seq, host, count(*)::int, (count(*) FILTER (WHERE owner = @me))::int FROM leases GROUP BY batch_seq, host;")
+                    { Parameters = { Text("me", db.Incarnation) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT host FROM host_holds WHERE not_before > @now;")
                     { Parameters = { Number("now", nowMs) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
@@ -90,15 +94,18 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
+                    nodes.Add(reader.GetString(0));
+                    takenOver = reader.GetInt32(1);
+                }
+
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
                     var (seq, host, count, mine) = (reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3));
                     liveByBatch[seq] = liveByBatch.GetValueOrDefault(seq) + count;
                     mineByBatch[seq] = mineByBatch.GetValueOrDefault(seq) + mine;
                     liveByHost[host] = liveByHost.GetValueOrDefault(host) + count;
                 }
-
-                await reader.NextResultAsync(cancellationToken);
-                await reader.ReadAsync(cancellationToken);
-                nodes = Math.Max(1, reader.GetInt32(0));
 
                 await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
@@ -111,7 +118,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 {
                     var seq = reader.GetInt64(0);
                     batches.Add(new ActiveBatch(seq, reader.GetGuid(1), JsonSerializer.Deserialize<FetchOptions>(reader.GetString(2), Json)!,
-                        liveByBatch.GetValueOrDefault(seq), mineByBatch.GetValueOrDefault(seq), nodes));
+                        liveByBatch.GetValueOrDefault(seq), mineByBatch.GetValueOrDefault(seq)));
                 }
 
                 await reader.NextResultAsync(cancellationToken);
@@ -120,7 +127,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             }
 
             // Asked now, after the count: a fetch still unwritten now was unwritten, and so counted, then. Finished
-            // fetches hold no request open: they do not count against the limits, though their rows are still leased.
+            // fetches hold no request open: they do not count against the limits, though their leases are still there.
             var done = unwritten();
             foreach (var (host, count) in done.ByHost)
             {
@@ -136,49 +143,59 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var open = batches.Where(b => b.Room > 0).OrderBy(b => b.Live).ThenBy(b => b.Seq).ToList();
             if (open.Count == 0)
             {
-                return new Claim([], backlog, 0);
+                return new Claim([], backlog, takenOver);
             }
 
-            // Round trip 2: the first unleased pending slots of each batch with room (a few more than it may start, so
-            // that a host at its limit does not stall the batch).
+            // Round trip 2: the first unleased pending slots of each batch with room, on hosts this node owns that have
+            // room and are not held (so a host at its limit never holds back the batch's other hosts), a few more than
+            // the batch may start.
+            var owned = HostOwnership.Owned(nodes, db.NodeId);
+            var closed = held.Union(liveByHost.Where(h => h.Value >= _options.PerHostConcurrency).Select(h => h.Key)).ToArray();
             await using (var command = Command(c, tx,
-                "SELECT a.seq, s.idx, s.url, s.host, s.lease_owner IS NOT NULL FROM unnest(@seqs, @limits) AS a(seq, lim) " +
-                "CROSS JOIN LATERAL (SELECT idx, url, host, lease_owner FROM slots " +
-                $"  WHERE batch_seq = a.seq AND state = {Pending} AND (lease_until IS NULL OR lease_until <= @now) ORDER BY idx LIMIT a.lim) s;",
+                "SELECT a.seq, s.idx, s.url, s.host FROM unnest(@seqs, @limits) AS a(seq, lim) " +
+                "CROSS JOIN LATERAL (SELECT idx, url, host FROM slots s " +
+                $"  WHERE s.batch_seq = a.seq AND s.state = {Pending} " +
+                "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) " +
+                (owned is null ? "" : $"   AND get_bit(@owned, hashtext(s.host) & {HostOwnership.Buckets - 1}) = 1 ") +
+                (closed.Length == 0 ? "" : "   AND s.host <> ALL(@closed) ") +
+                "  ORDER BY idx LIMIT a.lim) s;",
                 P("seqs", open.Select(b => b.Seq).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
                 P("limits", open.Select(b => Math.Min(b.Room, capacity) * 4 + 16).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
-                Number("now", nowMs)))
+                P("owned", owned, NpgsqlDbType.Bytea),
+                P("closed", closed, NpgsqlDbType.Array | NpgsqlDbType.Text)))
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
             {
                 var bySeq = open.ToDictionary(b => b.Seq);
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     bySeq[reader.GetInt64(0)].Candidates.Enqueue(
-                        new Candidate(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4)));
+                        new Candidate(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3)));
                 }
             }
 
-            var takenOver = Pick(open, capacity, liveByHost, held);
+            Pick(open, capacity, liveByHost, held);
             var claimed = open.Where(b => b.Claimed.Count > 0).ToList();
             if (claimed.Count == 0)
             {
-                return new Claim([], backlog, 0);
+                return new Claim([], backlog, takenOver);
             }
 
-            // Round trip 3 (with the commit): lease what was picked to this node.
+            // Round trip 3 (with the commit): lease what was picked to this incarnation.
+            var picked = claimed.SelectMany(b => b.Claimed).ToList();
             await ExecuteAsync(c, tx,
-                "UPDATE slots s SET lease_owner = @node, lease_until = @until FROM unnest(@seqs, @idxs) AS p(seq, idx) " +
-                "WHERE s.batch_seq = p.seq AND s.idx = p.idx;",
-                cancellationToken, Text("node", db.NodeId), Number("until", Ms(now + db.LeaseDuration)),
-                P("seqs", claimed.SelectMany(b => b.Claimed.Select(_ => b.Seq)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
-                P("idxs", claimed.SelectMany(b => b.Claimed.Select(s => s.Index)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer));
-            return new Claim([.. claimed.Select(b => new ClaimedBatch(b.Id, b.Options, b.Claimed))], backlog, takenOver);
+                "INSERT INTO leases (batch_seq, idx, host, owner, until) SELECT p.seq, p.idx, p.host, @me, @until " +
+                "FROM unnest(@seqs, @idxs, @hosts) AS p(seq, idx, host);",
+                cancellationToken, Text("me", db.Incarnation), Number("until", Ms(now + db.LeaseDuration)),
+                P("seqs", picked.Select(p => p.Seq).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+                P("idxs", picked.Select(p => p.Index).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                P("hosts", picked.Select(p => p.Host).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
+            return new Claim([.. claimed.Select(b => new ClaimedBatch(b.Id, b.Options, [.. b.Claimed.Select(p => new PendingSlot(p.Index, p.Url))]))],
+                backlog, takenOver);
         }, cancellationToken);
 
     /// <summary>Round-robin over the batches, one slot per batch per turn, under each batch's room and each host's.</summary>
-    int Pick(List<ActiveBatch> batches, int capacity, Dictionary<string, int> liveByHost, HashSet<string> held)
+    void Pick(List<ActiveBatch> batches, int capacity, Dictionary<string, int> liveByHost, HashSet<string> held)
     {
-        var takenOver = 0;
         var progress = true;
         while (capacity > 0 && progress)
         {
@@ -216,27 +233,24 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 
                 batch.Take(chosen);
                 liveByHost[chosen.Host] = liveByHost.GetValueOrDefault(chosen.Host) + 1;
-                takenOver += chosen.Expired ? 1 : 0;
                 capacity--;
                 progress = true;
             }
         }
-
-        return takenOver;
     }
 
-    /// <summary>Extends this node's leases, and says the node is alive (its share of each batch counts).</summary>
+    /// <summary>Extends this incarnation's leases, and says it is alive.</summary>
     public Task<int> RenewAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,
-            "WITH alive AS (INSERT INTO nodes (node, seen_at) VALUES (@node, @now) ON CONFLICT (node) DO UPDATE SET seen_at = EXCLUDED.seen_at) " +
-            $"UPDATE slots SET lease_until = @until WHERE lease_owner = @node AND state = {Pending};",
-            cancellationToken, Text("node", db.NodeId), Number("now", Ms(now)), Number("until", Ms(now + db.LeaseDuration))), cancellationToken);
+            "WITH alive AS (UPDATE nodes SET seen_at = @now WHERE node = @node AND incarnation = @me) " +
+            "UPDATE leases SET until = @until WHERE owner = @me;",
+            cancellationToken, Text("node", db.NodeId), Text("me", db.Incarnation), Number("now", Ms(now)),
+            Number("until", Ms(now + db.LeaseDuration))), cancellationToken);
 
     public Task ReleaseAsync(CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,
-            $"UPDATE slots SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = @node AND state = {Pending}; " +
-            "DELETE FROM nodes WHERE node = @node;",
-            cancellationToken, Text("node", db.NodeId)), cancellationToken);
+            "DELETE FROM leases WHERE owner = @me; DELETE FROM nodes WHERE node = @node AND incarnation = @me;",
+            cancellationToken, Text("node", db.NodeId), Text("me", db.Incarnation)), cancellationToken);
 
     public Task HoldHostAsync(string host, DateTimeOffset until, CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,

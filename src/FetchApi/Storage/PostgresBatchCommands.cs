@@ -3,7 +3,6 @@ using FetchApi.Batches;
 using FetchApi.Callbacks;
 using FetchApi.Engine;
 using FetchApi.Model;
-using Npgsql;
 using NpgsqlTypes;
 using static FetchApi.Storage.PostgresDatabase;
 using static FetchApi.Storage.PostgresRows;
@@ -75,7 +74,7 @@ public sealed class PostgresBatchCommands(PostgresDatabase db) : IBatchCommands
                     Uuid("id", batch.Id), Number("expires", Ms(batch.CreatedAt + idempotencyKey.Lifetime)));
             }
 
-            await Notify(c, tx, $"new:{batch.Id}", cancellationToken);
+            await PostgresNotice.SendAsync(c, tx, NoticeKind.New, [batch.Id], cancellationToken);
             return new CreateResult(CreateOutcome.Created, batch.Id);
         }, cancellationToken);
 
@@ -109,7 +108,7 @@ public sealed class PostgresBatchCommands(PostgresDatabase db) : IBatchCommands
                 $"UPDATE batches SET status = {BatchCancelled}, completed_at = @now, pending = pending - @n, cancelled = cancelled + @n " +
                 "WHERE seq = @seq;",
                 cancellationToken, Number("seq", seq), Number("now", Ms(now)), Number("n", cancelled));
-            await Notify(c, tx, $"cancel:{id}", cancellationToken);
+            await PostgresNotice.SendAsync(c, tx, NoticeKind.Cancel, [id], cancellationToken);
             var after = (await ReadSummaryAsync(c, tx, id, owner, forUpdate: false, cancellationToken))!.Value.Summary;
             return (CancelOutcome.Cancelled, after);
         }, cancellationToken);
@@ -129,11 +128,7 @@ public sealed class PostgresBatchCommands(PostgresDatabase db) : IBatchCommands
                 return false;
             }
 
-            await Notify(c, tx, $"cancel:{id}", cancellationToken);
+            await PostgresNotice.SendAsync(c, tx, NoticeKind.Cancel, [id], cancellationToken);
             return true;
         }, cancellationToken);
-
-    /// <summary>Tells every node, once this transaction commits.</summary>
-    public static Task Notify(NpgsqlConnection c, NpgsqlTransaction tx, string payload, CancellationToken ct) =>
-        ExecuteAsync(c, tx, "SELECT pg_notify(@channel, @payload);", ct, Text("channel", Channel), Text("payload", payload));
 }

@@ -71,19 +71,16 @@ public sealed partial class PostgresNotifications(PostgresDatabase db, BatchChan
 
     void Dispatch(string payload)
     {
-        var colon = payload.IndexOf(':', StringComparison.Ordinal);
-        var (kind, rest) = colon < 0 ? (payload, "") : (payload[..colon], payload[(colon + 1)..]);
-        var ids = rest.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => Guid.TryParse(s, out var id) ? id : Guid.Empty)
-            .Where(id => id != Guid.Empty).ToList();
+        var (kind, ids) = PostgresNotice.Parse(payload);
         switch (kind)
         {
-            case "new":
+            case NoticeKind.New:
                 changes.PublishWorkAdded();
                 break;
-            case "cancel":
+            case NoticeKind.Cancel:
                 ids.ForEach(changes.PublishCancelled);
                 break;
-            case "ended":
+            case NoticeKind.Ended:
                 changes.Publish(ids, ended: true);
                 break;
             default:

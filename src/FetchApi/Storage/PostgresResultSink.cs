@@ -52,10 +52,7 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
                 {
                     Parameters = { Number("now", Ms(now)), P("ids", touched.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid) },
                 });
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_notify(@channel, @payload);")
-                {
-                    Parameters = { Text("channel", Channel), Text("payload", "changed:" + string.Join(',', touched.Take(200))) },
-                });
+                batch.BatchCommands.Add(PostgresNotice.Command(NoticeKind.Changed, touched));
                 // Statements that return no rows have no result set: the first one is the completed batches.
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
@@ -67,7 +64,7 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             if (completed.Count > 0)
             {
                 // Rare (once per batch): wakes the callback dispatchers of every node.
-                await PostgresBatchCommands.Notify(c, tx, "ended:" + string.Join(',', completed.Take(200)), cancellationToken);
+                await PostgresNotice.SendAsync(c, tx, NoticeKind.Ended, completed, cancellationToken);
             }
 
             return new WriteResult(touched, completed);

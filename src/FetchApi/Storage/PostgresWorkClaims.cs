@@ -23,7 +23,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 {
     readonly EngineOptions _options = options.Value;
 
-    /// <summary>Most unfinished batches looked at in one claim.</summary>
+    /// <summary>Most unfinished batches with room looked at in one claim.</summary>
     const int MaxBatchesPerClaim = 256;
 
     sealed record Candidate(long Seq, int Index, string Url, string Host);
@@ -72,6 +72,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var liveByHost = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             var held = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             var batches = new List<ActiveBatch>();
+            var doneBefore = unwritten();
             long backlog;
             await using (var batch = new NpgsqlBatch(c, tx))
             {
@@ -88,7 +89,20 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT host FROM host_holds WHERE not_before > @now;")
                     { Parameters = { Number("now", nowMs) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                    $"SELECT seq, id, options FROM batches WHERE status IN ({Queued}, {Running}) ORDER BY seq LIMIT {MaxBatchesPerClaim};"));
+                    // Only batches with room (less this node's finished fetches, as they were a moment ago: a batch left
+                    // out is only claimed later), so that 256 full ones first in line never hide the rest.
+                    $"SELECT seq, id, options FROM batches b WHERE status IN ({Queued}, {Running}) " +
+                    "AND (SELECT count(*) FROM leases l WHERE l.batch_seq = b.seq) " +
+                    "  - COALESCE((SELECT sum(u.n) FROM unnest(@doneIds, @doneCounts) AS u(id, n) WHERE u.id = b.id), 0) " +
+                    "  < (b.options::jsonb ->> 'concurrency')::int " +
+                    $"ORDER BY seq LIMIT {MaxBatchesPerClaim};")
+                {
+                    Parameters =
+                    {
+                        P("doneIds", doneBefore.ByBatch.Keys.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
+                        P("doneCounts", doneBefore.ByBatch.Values.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                    },
+                });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT COALESCE(SUM(pending), 0)::bigint FROM batches WHERE status IN ({Queued}, {Running});"));
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
                 await reader.NextResultAsync(cancellationToken);

@@ -320,6 +320,31 @@ public sealed class PostgresClaimTests(PostgresFixture postgres) : IAsyncLifetim
     }
 
     [Fact]
+    public async Task ThreeHundredBatchesWaitingOnOneNodeAreAllWokenByOneWriteOnAnother()
+    {
+        var a = await NodeAsync("a");
+        var b = await NodeAsync("b");
+        var host = await HostOwnedByAsync("b", "a", "b");
+        var ids = new List<Guid>();
+        for (var i = 0; i < 300; i++)
+        {
+            ids.Add(await CreateAsync(a, 1, concurrency: 1, host));
+        }
+
+        // A claim looks at 256 batches at most: two claims take all 300.
+        var claimed = new List<ClaimedBatch>();
+        claimed.AddRange((await b.Claims!.ClaimAsync(1000, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches);
+        claimed.AddRange((await b.Claims!.ClaimAsync(1000, DateTimeOffset.UtcNow, () => Unwritten.None, Ct)).Batches);
+        var woken = ids.Select(id => a.Changes.Next(id)).ToList();
+
+        // One write touches all 300 batches: more than one NOTIFY payload holds.
+        await b.Sink.WriteAsync([.. claimed.Select(c => Fetched(c.Id, c.Slots[0].Index))], [], DateTimeOffset.UtcNow, Ct);
+
+        Assert.Equal(300, claimed.Count);
+        await Task.WhenAll(woken).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Fact]
     public async Task OneIdempotencyKeyOnTwoNodesAtOnceMakesOneBatch()
     {
         var a = await NodeAsync("a");

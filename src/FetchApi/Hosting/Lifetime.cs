@@ -3,6 +3,7 @@ using FetchApi.Engine;
 using FetchApi.Model;
 using FetchApi.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace FetchApi.Hosting;
 
@@ -144,13 +145,22 @@ public sealed partial class Lifetime(
 
 public static class LifetimeExtensions
 {
+    /// <summary>
+    /// How long the host lets the ordered stop take: <c>Engine:ShutdownTimeout</c> for fetches in flight to finish, 5 s
+    /// for the aborted ones to unwind, <c>Engine:ExtractTimeout</c> for the page the CPU stage is reading, and 10 s for
+    /// the writer's last group and the release of this node's leases. A fixed host timeout (it was 30 s) cut a longer
+    /// <c>Engine:ShutdownTimeout</c> short and dropped the results of fetches it had promised to wait for.
+    /// </summary>
+    public static TimeSpan ShutdownBudget(EngineOptions engine) =>
+        engine.ShutdownTimeout + TimeSpan.FromSeconds(5) + engine.ExtractTimeout + TimeSpan.FromSeconds(10);
+
     /// <summary>The clock every part reads, and the ordered start and stop of the background parts.</summary>
     public static WebApplicationBuilder AddFetchLifetime(this WebApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<StoreOpening>();
         builder.Services.AddHostedService<Lifetime>();
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<EngineOptions>>((host, engine) => host.ShutdownTimeout = ShutdownBudget(engine.Value));
         return builder;
     }
 }

@@ -84,7 +84,7 @@ sealed partial class Bench
         DatabaseUse? use = null;
         if (counted)
         {
-            var (statements, top) = postgres!.HasStatements ? await postgres.StatementsAsync(database!, 6) : (0, []);
+            var (statements, top) = postgres!.HasStatements ? await postgres.StatementsAsync(database!, 10) : (0, []);
             var connections = await postgres.ConnectionsAsync(database!);
             await Task.Delay(PostgresServer.StatisticsSettle);
             use = new DatabaseUse(await postgres.CommittedTransactionsAsync(database!) - transactions0, postgres.HasStatements ? statements : null, top);

@@ -218,11 +218,15 @@ sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Statements executed in <paramref name="database"/> since the reset (sum of calls), and the most frequent ones.</summary>
+    /// <summary>
+    /// Statements executed in <paramref name="database"/> since the reset (sum of calls), and those the server spent most
+    /// time executing, each with its total execution time.
+    /// </summary>
     public async Task<(long Calls, IReadOnlyList<(long Calls, string Query)> Top)> StatementsAsync(string database, int top)
     {
         await using var command = _admin.CreateCommand(
-            "SELECT s.calls, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = @p ORDER BY s.calls DESC");
+            "SELECT s.calls, s.query, s.total_exec_time FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = @p " +
+            "ORDER BY s.total_exec_time DESC");
         command.Parameters.AddWithValue("p", database);
         await using var reader = await command.ExecuteReaderAsync();
         long sum = 0;
@@ -233,7 +237,7 @@ sealed class PostgresServer : IAsyncDisposable
             sum += calls;
             if (list.Count < top)
             {
-                list.Add((calls, OneLine(reader.GetString(1))));
+                list.Add((calls, string.Create(CultureInfo.InvariantCulture, $"{reader.GetDouble(2),7:F1} ms  {OneLine(reader.GetString(1))}")));
             }
         }
 
@@ -242,7 +246,7 @@ sealed class PostgresServer : IAsyncDisposable
         static string OneLine(string query)
         {
             var text = string.Join(' ', query.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
-            return text.Length > 90 ? text[..90] + "…" : text;
+            return text.Length > 150 ? text[..150] + "…" : text;
         }
     }
 

@@ -22,6 +22,13 @@ public sealed class PostgresDatabase : IAsyncDisposable
         // No session state is ever left on a pooled connection (transactions end, advisory locks are released), so the
         // reset statement Npgsql sends on every reuse is a round trip for nothing.
         builder.ConnectionStringBuilder.NoResetOnClose = true;
+        // The claim's and the writer's statements run hundreds of times a second; planning the writer's alone cost the
+        // server about 6 ms a call. Prepared once per connection, they are planned once.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        }
         ListenConnectionString = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false, KeepAlive = 10 }.ConnectionString;
         DataSource = builder.Build();
         NodeId = engine.Value.NodeId;

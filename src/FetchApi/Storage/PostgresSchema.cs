@@ -90,11 +90,14 @@ static class PostgresSchema
         """,
 
         // 3 (issue 23): leases apart from the slots, so that a slot row is written once (by its result), not three times
-        // (lease, renewals, result); unlogged, since a lease lost with the server only means a slot fetched again. Each
+        // (lease, renewals, result); unlogged, since a lease lost with the server only means a slot fetched again. No
+        // index on the state (each result moved its entry; reads by state scan the batch's key range, as on SQLite) nor on
+        // a lease's owner (the table holds the fetches in flight: renewals scan it every 10 s). Each
         // node process is an incarnation of its node id, alive while it holds a session advisory lock numbered lock_key.
         // A host's adaptive slow-down is recorded beside its Retry-After hold, so that it survives its owner.
         """
         DROP INDEX slots_leased;
+        DROP INDEX slots_state;
         ALTER TABLE slots DROP COLUMN lease_owner, DROP COLUMN lease_until;
         CREATE UNLOGGED TABLE leases (
             batch_seq bigint  NOT NULL,
@@ -104,7 +107,6 @@ static class PostgresSchema
             until     bigint  NOT NULL,
             PRIMARY KEY (batch_seq, idx)
         );
-        CREATE INDEX leases_owner ON leases (owner);
         ALTER TABLE nodes ADD COLUMN incarnation text, ADD COLUMN lock_key bigint;
         CREATE SEQUENCE node_locks MAXVALUE 2147483647 CYCLE;
         ALTER TABLE host_holds ADD COLUMN slow_down_ms bigint NOT NULL DEFAULT 0;

@@ -48,6 +48,7 @@ public static class EngineExtensions
 
         builder.Services.AddSingleton<Rates.HostRates>();
         builder.Services.AddSingleton<RobotsCache>();
+        builder.Services.AddHostedService<Hosts.HostSweeper>(); // idle hosts' rates and robots.txt given back
         builder.Services.AddSingleton<Politeness>();
         builder.Services.AddSingleton<Fetcher>();
         builder.Services.AddSingleton<BatchChanges>();

@@ -6,6 +6,11 @@ namespace FetchApi.Engine;
 /// limits at once: global, per batch (<c>options.concurrency</c>) and per host. A host that sent Retry-After is held
 /// until then. Each batch keeps only a window of its pending slots here; it asks for more as the window drains.
 /// <para>
+/// A host has an entry here only while it has fetches in flight or is held: an entry with neither is removed when its
+/// last fetch completes, or, when a hold outlasts it, at the first <see cref="Next"/> after the hold (which asks to be
+/// called then: see <see cref="IdleHoldSlack"/>).
+/// </para>
+/// <para>
 /// Synchronous, no I/O, not thread-safe (the engine calls it under one lock), and the clock is an argument: every
 /// decision can be tested in microseconds.
 /// </para>
@@ -16,6 +21,8 @@ public sealed class Scheduler(EngineOptions options)
     readonly Dictionary<Guid, BatchQueue> _byId = [];
     readonly Dictionary<Guid, DateTimeOffset> _cancelledEarly = [];
     readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Hosts with nothing in flight that are still held, by the end of their hold: removed once it has passed.</summary>
+    readonly PriorityQueue<string, DateTimeOffset> _heldIdle = new();
     int _cursor;
     bool _stopping;
 
@@ -24,6 +31,15 @@ public sealed class Scheduler(EngineOptions options)
 
     /// <summary>Dispatched and not yet completed.</summary>
     public int InFlight { get; private set; }
+
+    /// <summary>
+    /// How long after the end of an idle host's hold <see cref="Next"/> asks to be called to remove its entry: holds that
+    /// end within this of each other cost one call.
+    /// </summary>
+    public static readonly TimeSpan IdleHoldSlack = TimeSpan.FromSeconds(1);
+
+    /// <summary>Hosts with an entry here: fetches in flight, or held.</summary>
+    public int Hosts => _hosts.Count;
 
     /// <summary>Batches with slots waiting or in flight.</summary>
     public int ActiveBatches => _batches.Count;
@@ -146,6 +162,7 @@ public sealed class Scheduler(EngineOptions options)
         var started = new List<Guid>();
         var refills = new List<Refill>();
         DateTimeOffset? earliest = null;
+        ForgetIdleHosts(now);
         var progress = !_stopping;
         while (progress && InFlight < options.GlobalConcurrency && _batches.Count > 0)
         {
@@ -182,6 +199,11 @@ public sealed class Scheduler(EngineOptions options)
             }
         }
 
+        if (_heldIdle.TryPeek(out _, out var holdEnds) && (earliest is not { } e || holdEnds + IdleHoldSlack < e))
+        {
+            earliest = holdEnds + IdleHoldSlack;
+        }
+
         return new Decision(work, refills, started, earliest is { } at ? at - now : null);
     }
 
@@ -197,9 +219,9 @@ public sealed class Scheduler(EngineOptions options)
         InFlight--;
         var host = _hosts[done.Host];
         host.InFlight--;
-        if (host.InFlight == 0 && host.NotBefore <= now)
+        if (host.InFlight == 0)
         {
-            _hosts.Remove(done.Host);
+            ForgetOrWatch(done.Host, host, now);
         }
 
         Dispatch? next = null;
@@ -260,6 +282,37 @@ public sealed class Scheduler(EngineOptions options)
 
     /// <summary>The host key a URL is limited under: <c>host:port</c>, IDN as punycode.</summary>
     public static string HostKey(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? $"{uri.IdnHost}:{uri.Port}" : url;
+
+    /// <summary>Removes the entry of a host with nothing in flight, or, while it is held, watches it until the hold ends.</summary>
+    void ForgetOrWatch(string key, HostState host, DateTimeOffset now)
+    {
+        if (host.NotBefore <= now)
+        {
+            _hosts.Remove(key);
+        }
+        else if (!host.Watched)
+        {
+            host.Watched = true;
+            _heldIdle.Enqueue(key, host.NotBefore);
+        }
+    }
+
+    /// <summary>Removes the entries of idle hosts whose hold has ended (a hold made longer meanwhile is watched again).</summary>
+    void ForgetIdleHosts(DateTimeOffset now)
+    {
+        while (_heldIdle.TryPeek(out var key, out var until) && until <= now)
+        {
+            _heldIdle.Dequeue();
+            if (_hosts.TryGetValue(key, out var host))
+            {
+                host.Watched = false;
+                if (host.InFlight == 0)
+                {
+                    ForgetOrWatch(key, host, now);
+                }
+            }
+        }
+    }
 
     bool NeedsRefill(BatchQueue batch) =>
         !batch.Refilling && !batch.Cancelled && batch.NotDispatched > batch.Queued && batch.Queued < Window(batch.Concurrency) / 2;
@@ -346,6 +399,8 @@ public sealed class Scheduler(EngineOptions options)
     {
         public int InFlight;
         public DateTimeOffset NotBefore;
+        /// <summary>In <see cref="_heldIdle"/>.</summary>
+        public bool Watched;
     }
 
     sealed class BatchQueue(Guid id, int concurrency, int pending)

@@ -17,6 +17,7 @@ namespace FetchApi.Engine;
 /// </para>
 /// </summary>
 public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptions> options, HostRates rates, TimeProvider time)
+    : Hosts.IHostTable
 {
     /// <summary>How soon an unreachable robots.txt is asked again (never later than the cache duration).</summary>
     public static readonly TimeSpan ErrorRetry = TimeSpan.FromMinutes(1);

@@ -6,23 +6,15 @@ namespace FetchApi.Engine;
 /// limits at once: global, per batch (<c>options.concurrency</c>) and per host. A host that sent Retry-After is held
 /// until then. Each batch keeps only a window of its pending slots here; it asks for more as the window drains.
 /// <para>
-/// A host has an entry here only while it has fetches in flight or is held: an entry with neither is removed when its
-/// last fetch completes, or, when a hold outlasts it, at the first <see cref="Next"/> after the hold (which asks to be
-/// called then: see <see cref="IdleHoldSlack"/>).
-/// </para>
-/// <para>
 /// Synchronous, no I/O, not thread-safe (the engine calls it under one lock), and the clock is an argument: every
 /// decision can be tested in microseconds.
 /// </para>
 /// </summary>
-public sealed class Scheduler(EngineOptions options)
+public sealed partial class Scheduler(EngineOptions options)
 {
     readonly List<BatchQueue> _batches = [];
     readonly Dictionary<Guid, BatchQueue> _byId = [];
     readonly Dictionary<Guid, DateTimeOffset> _cancelledEarly = [];
-    readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
-    /// <summary>Hosts with nothing in flight that are still held, by the end of their hold: removed once it has passed.</summary>
-    readonly PriorityQueue<string, DateTimeOffset> _heldIdle = new();
     int _cursor;
     bool _stopping;
 
@@ -31,15 +23,6 @@ public sealed class Scheduler(EngineOptions options)
 
     /// <summary>Dispatched and not yet completed.</summary>
     public int InFlight { get; private set; }
-
-    /// <summary>
-    /// How long after the end of an idle host's hold <see cref="Next"/> asks to be called to remove its entry: holds that
-    /// end within this of each other cost one call.
-    /// </summary>
-    public static readonly TimeSpan IdleHoldSlack = TimeSpan.FromSeconds(1);
-
-    /// <summary>Hosts with an entry here: fetches in flight, or held.</summary>
-    public int Hosts => _hosts.Count;
 
     /// <summary>Batches with slots waiting or in flight.</summary>
     public int ActiveBatches => _batches.Count;
@@ -136,16 +119,6 @@ public sealed class Scheduler(EngineOptions options)
         batch.Hosts.Clear();
         RemoveIfDone(batch);
         return true;
-    }
-
-    /// <summary>Holds <paramref name="host"/> back until <paramref name="delay"/> from now (an upstream's Retry-After).</summary>
-    public void Hold(string host, TimeSpan delay, DateTimeOffset now)
-    {
-        if (_hosts.TryGetValue(host, out var state))
-        {
-            var until = now + delay;
-            state.NotBefore = state.NotBefore > until ? state.NotBefore : until;
-        }
     }
 
     /// <summary>From now on nothing is dispatched.</summary>
@@ -283,37 +256,6 @@ public sealed class Scheduler(EngineOptions options)
     /// <summary>The host key a URL is limited under: <c>host:port</c>, IDN as punycode.</summary>
     public static string HostKey(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? $"{uri.IdnHost}:{uri.Port}" : url;
 
-    /// <summary>Removes the entry of a host with nothing in flight, or, while it is held, watches it until the hold ends.</summary>
-    void ForgetOrWatch(string key, HostState host, DateTimeOffset now)
-    {
-        if (host.NotBefore <= now)
-        {
-            _hosts.Remove(key);
-        }
-        else if (!host.Watched)
-        {
-            host.Watched = true;
-            _heldIdle.Enqueue(key, host.NotBefore);
-        }
-    }
-
-    /// <summary>Removes the entries of idle hosts whose hold has ended (a hold made longer meanwhile is watched again).</summary>
-    void ForgetIdleHosts(DateTimeOffset now)
-    {
-        while (_heldIdle.TryPeek(out var key, out var until) && until <= now)
-        {
-            _heldIdle.Dequeue();
-            if (_hosts.TryGetValue(key, out var host))
-            {
-                host.Watched = false;
-                if (host.InFlight == 0)
-                {
-                    ForgetOrWatch(key, host, now);
-                }
-            }
-        }
-    }
-
     bool NeedsRefill(BatchQueue batch) =>
         !batch.Refilling && !batch.Cancelled && batch.NotDispatched > batch.Queued && batch.Queued < Window(batch.Concurrency) / 2;
 
@@ -393,14 +335,6 @@ public sealed class Scheduler(EngineOptions options)
         }
 
         return false;
-    }
-
-    sealed class HostState
-    {
-        public int InFlight;
-        public DateTimeOffset NotBefore;
-        /// <summary>In <see cref="_heldIdle"/>.</summary>
-        public bool Watched;
     }
 
     sealed class BatchQueue(Guid id, int concurrency, int pending)

@@ -84,7 +84,7 @@ public sealed class RobotsCacheTests : IAsyncDisposable
     [Fact]
     public async Task TheSweeperGivesBackIdleRatesAndRobotsOnItsOwn()
     {
-        using var sweeper = new HostSweeper(_rates, _robots, _clock, NullLogger<HostSweeper>.Instance);
+        using var sweeper = new HostSweeper([_rates, _robots], _clock, NullLogger<HostSweeper>.Instance);
         await sweeper.StartAsync(Ct);
         await _robots.GetAsync(Page("/"), 2, Ct);
         _rates.Reserve("rated.localhost:80", 1, _clock.GetUtcNow());

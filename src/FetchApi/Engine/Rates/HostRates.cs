@@ -13,7 +13,7 @@ namespace FetchApi.Engine.Rates;
 /// asked for.
 /// </para>
 /// </summary>
-public sealed class HostRates
+public sealed class HostRates : Hosts.IHostTable
 {
     /// <summary>How long a strict rate keeps holding after the last request that asked for it.</summary>
     public static readonly TimeSpan ShareWindow = TimeSpan.FromSeconds(2);

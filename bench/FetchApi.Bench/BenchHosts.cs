@@ -98,7 +98,8 @@ sealed partial class Bench
             await collect.WaitForExitAsync(CancellationToken.None);
         }
 
-        await using var report = ChildProcess.Start("gcdump-report", tool, ["report", file]);
+        // The total is the report's first line; the process keeps only the last lines of what a child prints.
+        await using var report = ChildProcess.Start("gcdump-report", "bash", ["-c", $"'{tool}' report '{file}' | head -3"]);
         await report.WaitForExitAsync(CancellationToken.None);
         var match = HeapBytes().Match(report.Output);
         File.Delete(file);

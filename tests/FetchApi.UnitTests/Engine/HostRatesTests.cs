@@ -471,4 +471,31 @@ public sealed class HostRatesTests
         rates.Sweep(T0 + Seconds(10) + HostRates.SlowedMemory);
         Assert.Equal((0, 0), (rates.Hosts, rates.SlowedHosts));
     }
+
+    [Fact]
+    public void AnAnswerKeepsTheHostAsLongAsARequestDoes()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0); // next free at 1 s
+        rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0 + Seconds(5));
+
+        rates.Sweep(T0 + Seconds(6));
+        Assert.Equal(1, rates.Hosts);
+
+        rates.Sweep(T0 + Seconds(5) + HostRates.ShareWindow + Seconds(1));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void ASlowedHostIsKeptForTwoOfTheLongestPauses()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+
+        rates.Sweep(T0 + TimeSpan.FromSeconds(59));
+        Assert.Equal(1, rates.SlowedHosts);
+
+        rates.Sweep(T0 + HostRates.FirstSlowDown + TimeSpan.FromSeconds(60));
+        Assert.Equal(0, rates.SlowedHosts);
+    }
 }

@@ -312,14 +312,14 @@ public sealed class HostRates : Hosts.IHostTable
 
     /// <summary>
     /// When a bucket left alone may go, because a new one would behave the same: its last use and its next free moment
-    /// past the share window (with room for four of its average answers, so that a slow host keeps its latency history
-    /// across one of its own requests), its strictest rate expired, and a slow-down past <see cref="SlowedMemory"/>.
+    /// past the share window (so its strictest rate has expired too: the window starts at a use), with room for four of
+    /// its average answers, so that a slow host keeps its latency history across one of its own requests; and a
+    /// slow-down past <see cref="SlowedMemory"/>.
     /// </summary>
     static DateTimeOffset ForgetAt(Bucket bucket)
     {
         var last = bucket.LastUsed > bucket.NextFree ? bucket.LastUsed : bucket.NextFree;
         var at = last + ShareWindow + TimeSpan.FromSeconds(4 * bucket.LatencyAverage);
-        at = at > bucket.StrictestUntil ? at : bucket.StrictestUntil;
         return bucket.SlowDown > TimeSpan.Zero && last + SlowedMemory > at ? last + SlowedMemory : at;
     }
 

@@ -27,7 +27,7 @@ sealed partial class Bench
         await WarmUpAsync(service, latency);
         var port = await upstreams.PortAsync(latency);
         List<string> Hosts(string prefix, int count) =>
-            [.. Enumerable.Range(0, count).Select(n => $"http://{prefix}h{n}.localhost:{port}/r/{prefix}{n}")];
+            [.. Enumerable.Range(0, count).Select(n => $"http://{prefix}h{n}.localhost:{port}/close/{prefix}{n}")];
 
         // The polite path warm too (1,000 hosts, counted in the peak).
         await PoliteRunAsync(service, Hosts("warm", 1000));

@@ -36,6 +36,8 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
     /// <summary>Every entry once, in the order it was made, with when it is due to be looked at (its first expiry).</summary>
     readonly Queue<(string Origin, Task<RobotsTxt> Rules, DateTimeOffset Due)> _reviews = new();
     readonly Lock _gate = new();
+    /// <summary>The most entries since the tables were last trimmed: emptied tables give their arrays back too.</summary>
+    int _mostSinceTrim;
     readonly string _productToken = RobotsTxt.ProductToken(options.Value.UserAgent);
     long _fetches;
 
@@ -89,6 +91,7 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
             lock (_gate)
             {
                 more = false;
+                _mostSinceTrim = Math.Max(_mostSinceTrim, _entries.Count);
                 for (var looked = 0; _reviews.TryPeek(out var due) && due.Due <= now; looked++)
                 {
                     if (looked == SweepChunk)
@@ -116,7 +119,26 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
                         _reviews.Enqueue(due with { Due = current.Expires });
                     }
                 }
+
+                if (!more)
+                {
+                    TrimIfEmptied();
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// Once a table holds under a quarter of its most since the last trim (and that most was large), its arrays shrink:
+    /// a dictionary and a queue keep their largest size otherwise, and 100,000 hosts gone would keep megabytes.
+    /// </summary>
+    void TrimIfEmptied()
+    {
+        if (_mostSinceTrim > 4096 && _entries.Count < _mostSinceTrim / 4)
+        {
+            _entries.TrimExcess();
+            _reviews.TrimExcess();
+            _mostSinceTrim = _entries.Count;
         }
     }
 

@@ -58,6 +58,8 @@ public sealed class HostRates : Hosts.IHostTable
     /// <summary>Every bucket once, by the earliest moment it might be forgotten.</summary>
     readonly PriorityQueue<(string Host, Bucket Bucket), DateTimeOffset> _reviews = new();
     readonly Lock _gate = new();
+    /// <summary>The most entries since the tables were last trimmed: emptied tables give their arrays back too.</summary>
+    int _mostSinceTrim;
     int _slowed;
 
     /// <summary>
@@ -261,6 +263,7 @@ public sealed class HostRates : Hosts.IHostTable
             lock (_gate)
             {
                 more = false;
+                _mostSinceTrim = Math.Max(_mostSinceTrim, _buckets.Count);
                 for (var looked = 0; _reviews.TryPeek(out var due, out var at) && at <= now; looked++)
                 {
                     if (looked == SweepChunk)
@@ -286,7 +289,26 @@ public sealed class HostRates : Hosts.IHostTable
                         _reviews.Enqueue(due, forgetAt);
                     }
                 }
+
+                if (!more)
+                {
+                    TrimIfEmptied();
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// Once a table holds under a quarter of its most since the last trim (and that most was large), its arrays shrink:
+    /// a dictionary and a queue keep their largest size otherwise, and 100,000 hosts gone would keep megabytes.
+    /// </summary>
+    void TrimIfEmptied()
+    {
+        if (_mostSinceTrim > 4096 && _buckets.Count < _mostSinceTrim / 4)
+        {
+            _buckets.TrimExcess();
+            _reviews.TrimExcess();
+            _mostSinceTrim = _buckets.Count;
         }
     }
 

@@ -77,7 +77,7 @@ sealed class Upstreams(string benchCommand, IReadOnlyList<string> benchPrefix) :
 sealed partial class Bench(BenchOptions options, string serviceDirectory, string workDirectory, Upstreams upstreams) : IAsyncDisposable
 {
     public static readonly string[] AllScenarios =
-        ["latency", "throughput", "growth", "fairness", "memory", "api", "sweep", "extract", "pg-throughput", "pg-latency", "pg-cluster"];
+        ["latency", "throughput", "growth", "fairness", "memory", "api", "sweep", "extract", "hosts", "pg-throughput", "pg-latency", "pg-cluster"];
 
     readonly List<Measurement> _measurements = [];
 
@@ -220,6 +220,9 @@ sealed partial class Bench(BenchOptions options, string serviceDirectory, string
                 break;
             case "extract":
                 await ExtractAsync();
+                break;
+            case "hosts":
+                await HostsAsync();
                 break;
             case "pg-throughput":
                 await ProvidersAsync(scenario, 20_000, latency: 0, concurrency: 256, ratioTarget: new Target(0.8, AtMost: false));

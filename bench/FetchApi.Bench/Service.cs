@@ -178,13 +178,21 @@ sealed class ApiClient(HttpClient http)
     /// <summary>How often a waiting batch is polled.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 
-    sealed record SubmitOptions(int? Concurrency, bool IncludeBody, IReadOnlyList<string>? Extract);
+    sealed record SubmitOptions(int? Concurrency, bool IncludeBody, IReadOnlyList<string>? Extract, double? PerHostRequestsPerSecond = null,
+        bool? RespectRobotsTxt = null);
 
     sealed record SubmitBody(IReadOnlyList<string> Urls, SubmitOptions Options);
 
-    public async Task<Guid> SubmitAsync(IReadOnlyList<string> urls, int? concurrency, IReadOnlyList<string>? extract = null)
+    public Task<Guid> SubmitAsync(IReadOnlyList<string> urls, int? concurrency, IReadOnlyList<string>? extract = null) =>
+        SubmitAsync(urls, new SubmitOptions(concurrency, false, extract));
+
+    /// <summary>A batch that obeys robots.txt and asks for <paramref name="perHostRequestsPerSecond"/> per host.</summary>
+    public Task<Guid> SubmitPoliteAsync(IReadOnlyList<string> urls, int concurrency, double perHostRequestsPerSecond) =>
+        SubmitAsync(urls, new SubmitOptions(concurrency, false, null, perHostRequestsPerSecond, RespectRobotsTxt: true));
+
+    async Task<Guid> SubmitAsync(IReadOnlyList<string> urls, SubmitOptions options)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(new SubmitBody(urls, new SubmitOptions(concurrency, false, extract)), Json);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new SubmitBody(urls, options), Json);
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         using var response = await http.PostAsync(new Uri("/batches", UriKind.Relative), content);

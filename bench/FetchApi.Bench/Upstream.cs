@@ -10,7 +10,9 @@ namespace FetchApi.Bench;
 /// <summary>
 /// The loopback upstream, run in its own process (the bench binary re-invoked as <c>upstream --latency-ms N --port P</c>):
 /// Kestrel on 127.0.0.1, every <c>GET /r/{anything}</c> waits the fixed latency and answers 200 with a 1 KiB text body;
-/// every <c>GET /html/{anything}</c> waits the same and answers a 200 KB HTML page (<see cref="BenchPage"/>).
+/// every <c>GET /html/{anything}</c> waits the same and answers a 200 KB HTML page (<see cref="BenchPage"/>);
+/// <c>GET /robots.txt</c> answers a short robots.txt at once, whatever the host name, and <c>GET /close/{anything}</c>
+/// answers as <c>/r/</c> does, both closing the connection after the answer (the hosts scenario).
 /// </summary>
 static class Upstream
 {
@@ -47,6 +49,19 @@ static class Upstream
 
         app.MapGet("/r/{id}", Serve(body, "text/plain"));
         app.MapGet("/html/{id}", Serve(BenchPage.Bytes, "text/html; charset=utf-8"));
+        // The hosts scenario: every host name is a new connection pool in the service, so these answers close their
+        // connection, or 100,000 hosts would hold more sockets than a process may open and ports one address offers.
+        app.MapGet("/robots.txt", (HttpContext context) =>
+        {
+            context.Response.Headers.Connection = "close";
+            return Results.Text("User-agent: *\nDisallow: /private/\nCrawl-delay: 0.05\n", "text/plain");
+        });
+        var serve = Serve(body, "text/plain");
+        app.MapGet("/close/{id}", context =>
+        {
+            context.Response.Headers.Connection = "close";
+            return serve(context);
+        });
 
         await app.StartAsync();
         await Console.Out.WriteLineAsync($"upstream listening on http://127.0.0.1:{port} latency {latencyMs} ms");

@@ -48,6 +48,10 @@ public static class EngineExtensions
 
         builder.Services.AddSingleton<Rates.HostRates>();
         builder.Services.AddSingleton<RobotsCache>();
+        // Idle hosts' rates and robots.txt given back, every second.
+        builder.Services.AddSingleton<Hosts.IHostTable>(services => services.GetRequiredService<Rates.HostRates>());
+        builder.Services.AddSingleton<Hosts.IHostTable>(services => services.GetRequiredService<RobotsCache>());
+        builder.Services.AddHostedService<Hosts.HostSweeper>();
         builder.Services.AddSingleton<Politeness>();
         builder.Services.AddSingleton<Fetcher>();
         builder.Services.AddSingleton<BatchChanges>();

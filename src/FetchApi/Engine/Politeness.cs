@@ -11,7 +11,8 @@ namespace FetchApi.Engine;
 /// rate lets it start. The rate is the strictest of <c>Engine:PerHostRequestsPerSecond</c>, the batch's
 /// <c>perHostRequestsPerSecond</c>, the host's <c>Crawl-delay</c> (when robots.txt is respected) and, while the host
 /// pushes back, its adaptive slow-down (<see cref="HostRates.Observe"/>). Rates, robots.txt and slow-downs are kept
-/// per node: with several nodes each holds its own (see docs/scale-out.md).
+/// per node: with several nodes each holds its own (see docs/scale-out.md). Both tables forget idle hosts
+/// (<see cref="Hosts.HostSweeper"/>); their sizes are the gauge <c>fetchapi.hosts.tracked</c>.
 /// </summary>
 public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<EngineOptions> options, TimeProvider time, FetchMetrics metrics)
 {
@@ -25,6 +26,8 @@ public sealed class Politeness(HostRates rates, RobotsCache robots, IOptions<Eng
     static EngineOptions Register(EngineOptions options, FetchMetrics metrics, HostRates rates, RobotsCache robots)
     {
         metrics.ObservePoliteness(() => rates.SlowedHosts, () => robots.Fetches);
+        metrics.ObserveHosts("rates", () => rates.Hosts);
+        metrics.ObserveHosts("robots", () => robots.Origins);
         return options;
     }
 

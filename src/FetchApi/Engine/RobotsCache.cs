@@ -10,13 +10,22 @@ namespace FetchApi.Engine;
 /// <c>Engine:RobotsCacheDuration</c>. RFC 9309 §2.3: 2xx is parsed (first 500 KiB), 4xx allows everything, 5xx or an
 /// unreachable server disallows everything and is asked again after <see cref="ErrorRetry"/>; up to five redirects are
 /// followed, under the address policy like any fetch. Concurrent askers share one request.
+/// <para>
+/// An origin's entry is made on its first ask and removed by <see cref="Sweep"/> once expired. Entries are made in the
+/// order they expire (one cache duration after the ask; an error's shorter expiry only ends it sooner), so a queue in
+/// that order tells the sweep which ones are due: an ask never scans the table, and a sweep looks only at what is due.
+/// </para>
 /// </summary>
 public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptions> options, HostRates rates, TimeProvider time)
+    : Hosts.IHostTable
 {
     /// <summary>How soon an unreachable robots.txt is asked again (never later than the cache duration).</summary>
     public static readonly TimeSpan ErrorRetry = TimeSpan.FromMinutes(1);
 
     const int MaxRedirects = 5;
+
+    /// <summary>How many due entries one <see cref="Sweep"/> looks at per hold of the lock, so askers never wait long for it.</summary>
+    const int SweepChunk = 1024;
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
     sealed record Entry(Task<RobotsTxt> Rules, DateTimeOffset Expires);
@@ -24,12 +33,28 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
     readonly HttpClient _client = clients.CreateClient(Fetcher.ClientName);
     readonly EngineOptions _options = options.Value;
     readonly Dictionary<string, Entry> _entries = [];
+    /// <summary>Every entry once, in the order it was made, with when it is due to be looked at (its first expiry).</summary>
+    readonly Queue<(string Origin, Task<RobotsTxt> Rules, DateTimeOffset Due)> _reviews = new();
     readonly Lock _gate = new();
+    /// <summary>The most entries since the tables were last trimmed: emptied tables give their arrays back too.</summary>
+    int _mostSinceTrim;
     readonly string _productToken = RobotsTxt.ProductToken(options.Value.UserAgent);
     long _fetches;
 
     /// <summary>robots.txt requests made (each origin once per cache period): what tests and metrics count.</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
+
+    /// <summary>Origins with an entry now (fetched, being fetched, or expired and not yet swept).</summary>
+    public int Origins
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _entries.Count;
+            }
+        }
+    }
 
     /// <summary>The rules for <paramref name="uri"/>'s origin; fetched (at <paramref name="requestsPerSecond"/> for the host) when not cached.</summary>
     public Task<RobotsTxt> GetAsync(Uri uri, double requestsPerSecond, CancellationToken cancellationToken)
@@ -41,17 +66,10 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
         {
             if (!_entries.TryGetValue(origin, out entry!) || (entry.Rules.IsCompleted && entry.Expires <= now))
             {
-                if (_entries.Count > 10_000)
-                {
-                    foreach (var (key, old) in _entries.Where(e => e.Value.Rules.IsCompleted && e.Value.Expires <= now).ToList())
-                    {
-                        _entries.Remove(key);
-                    }
-                }
-
                 var fetched = FetchAsync(new Uri($"{origin}/robots.txt"), requestsPerSecond);
                 entry = new Entry(fetched, now + _options.RobotsCacheDuration);
                 _entries[origin] = entry;
+                _reviews.Enqueue((origin, fetched, entry.Expires));
                 _ = fetched.ContinueWith(t => Expire(origin, entry, t.Result), CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously | TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             }
@@ -59,6 +77,69 @@ public sealed class RobotsCache(IHttpClientFactory clients, IOptions<EngineOptio
 
         // One asker giving up does not stop the request the others wait for.
         return entry.Rules.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Removes the entries that have expired, looking only at those due (the front of the queue), a chunk per hold of
+    /// the lock. An entry whose request still runs (a slow host, or one paced by its rate) is looked at again one cache
+    /// duration later; one replaced by a newer ask is left to the newer one's turn.
+    /// </summary>
+    public void Sweep(DateTimeOffset now)
+    {
+        for (var more = true; more;)
+        {
+            lock (_gate)
+            {
+                more = false;
+                _mostSinceTrim = Math.Max(_mostSinceTrim, _entries.Count);
+                for (var looked = 0; _reviews.TryPeek(out var due) && due.Due <= now; looked++)
+                {
+                    if (looked == SweepChunk)
+                    {
+                        more = true;
+                        break;
+                    }
+
+                    _reviews.Dequeue();
+                    if (!_entries.TryGetValue(due.Origin, out var current) || current.Rules != due.Rules)
+                    {
+                        continue;
+                    }
+
+                    if (!current.Rules.IsCompleted)
+                    {
+                        _reviews.Enqueue(due with { Due = now + _options.RobotsCacheDuration });
+                    }
+                    else if (current.Expires <= now)
+                    {
+                        _entries.Remove(due.Origin);
+                    }
+                    else
+                    {
+                        _reviews.Enqueue(due with { Due = current.Expires });
+                    }
+                }
+
+                if (!more)
+                {
+                    TrimIfEmptied();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Once a table holds under a quarter of its most since the last trim (and that most was large), its arrays shrink:
+    /// a dictionary and a queue keep their largest size otherwise, and 100,000 hosts gone would keep megabytes.
+    /// </summary>
+    void TrimIfEmptied()
+    {
+        if (_mostSinceTrim > 4096 && _entries.Count < _mostSinceTrim / 4)
+        {
+            _entries.TrimExcess();
+            _reviews.TrimExcess();
+            _mostSinceTrim = _entries.Count;
+        }
     }
 
     /// <summary>An unreachable robots.txt is kept for a short while only.</summary>

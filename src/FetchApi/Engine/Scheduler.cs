@@ -10,12 +10,11 @@ namespace FetchApi.Engine;
 /// decision can be tested in microseconds.
 /// </para>
 /// </summary>
-public sealed class Scheduler(EngineOptions options)
+public sealed partial class Scheduler(EngineOptions options)
 {
     readonly List<BatchQueue> _batches = [];
     readonly Dictionary<Guid, BatchQueue> _byId = [];
     readonly Dictionary<Guid, DateTimeOffset> _cancelledEarly = [];
-    readonly Dictionary<string, HostState> _hosts = new(StringComparer.OrdinalIgnoreCase);
     int _cursor;
     bool _stopping;
 
@@ -122,16 +121,6 @@ public sealed class Scheduler(EngineOptions options)
         return true;
     }
 
-    /// <summary>Holds <paramref name="host"/> back until <paramref name="delay"/> from now (an upstream's Retry-After).</summary>
-    public void Hold(string host, TimeSpan delay, DateTimeOffset now)
-    {
-        if (_hosts.TryGetValue(host, out var state))
-        {
-            var until = now + delay;
-            state.NotBefore = state.NotBefore > until ? state.NotBefore : until;
-        }
-    }
-
     /// <summary>From now on nothing is dispatched.</summary>
     public void Stop() => _stopping = true;
 
@@ -146,6 +135,7 @@ public sealed class Scheduler(EngineOptions options)
         var started = new List<Guid>();
         var refills = new List<Refill>();
         DateTimeOffset? earliest = null;
+        ForgetIdleHosts(now);
         var progress = !_stopping;
         while (progress && InFlight < options.GlobalConcurrency && _batches.Count > 0)
         {
@@ -182,6 +172,11 @@ public sealed class Scheduler(EngineOptions options)
             }
         }
 
+        if (_heldIdle.TryPeek(out _, out var holdEnds) && (earliest is not { } e || holdEnds + IdleHoldSlack < e))
+        {
+            earliest = holdEnds + IdleHoldSlack;
+        }
+
         return new Decision(work, refills, started, earliest is { } at ? at - now : null);
     }
 
@@ -197,9 +192,9 @@ public sealed class Scheduler(EngineOptions options)
         InFlight--;
         var host = _hosts[done.Host];
         host.InFlight--;
-        if (host.InFlight == 0 && host.NotBefore <= now)
+        if (host.InFlight == 0)
         {
-            _hosts.Remove(done.Host);
+            ForgetOrWatch(done.Host, host, now);
         }
 
         Dispatch? next = null;
@@ -340,12 +335,6 @@ public sealed class Scheduler(EngineOptions options)
         }
 
         return false;
-    }
-
-    sealed class HostState
-    {
-        public int InFlight;
-        public DateTimeOffset NotBefore;
     }
 
     sealed class BatchQueue(Guid id, int concurrency, int pending)

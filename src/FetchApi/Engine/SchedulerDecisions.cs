@@ -10,7 +10,10 @@ public readonly record struct Refill(Guid BatchId, int AfterIndex, int Limit);
 /// <param name="Work">Slots to fetch now.</param>
 /// <param name="Refills">Windows to top up from the store.</param>
 /// <param name="Started">Batches dispatched for the first time.</param>
-/// <param name="WakeIn">When a held host frees up, if work waits for it.</param>
+/// <param name="WakeIn">
+/// When a held host frees up, if work waits for it; or, when nothing waits sooner, when an idle host's hold has ended
+/// (<see cref="Scheduler.IdleHoldSlack"/> after it), so that its entry is removed.
+/// </param>
 public sealed record Decision(IReadOnlyList<Dispatch> Work, IReadOnlyList<Refill> Refills, IReadOnlyList<Guid> Started, TimeSpan? WakeIn);
 
 /// <summary>What <see cref="Scheduler.Complete"/> decided.</summary>

@@ -26,6 +26,8 @@ public sealed class FetchMetrics
     Func<long> _backlog = () => 0;
     Func<long> _extractQueued = () => 0;
     Func<long> _extractBusy = () => 0;
+    readonly Lock _hostTablesGate = new();
+    KeyValuePair<string, Func<long>>[] _hostTables = [];
 
     public FetchMetrics(IMeterFactory meters)
     {
@@ -41,6 +43,8 @@ public sealed class FetchMetrics
         meter.CreateObservableUpDownCounter("fetchapi.fetches.in_flight", () => _inFlight(), "{fetch}", "Fetches running now");
         _slowDowns = meter.CreateCounter<long>("fetchapi.hosts.slow_downs", "{event}", "Times a host pushed back (429/503 without Retry-After) and was slowed down");
         meter.CreateObservableUpDownCounter("fetchapi.hosts.slowed", () => _slowedHosts(), "{host}", "Hosts the adaptive rule slows down now");
+        meter.CreateObservableUpDownCounter("fetchapi.hosts.tracked", ObserveHostTables, "{host}",
+            "Hosts each per-host table keeps now, by table (rates, robots, scheduler): bounded by the hosts active recently");
         meter.CreateObservableCounter("fetchapi.robots.fetches", () => _robotsFetches(), "{request}", "robots.txt requests made (one per origin and cache period)");
         meter.CreateObservableUpDownCounter("fetchapi.backlog", () => _backlog(), "{url}", "URLs accepted and not yet handed to a fetch");
         _extractDuration = meter.CreateHistogram<double>("fetchapi.extract.duration", "s",
@@ -57,6 +61,18 @@ public sealed class FetchMetrics
     public void ObservePoliteness(Func<long> slowedHosts, Func<long> robotsFetches) => (_slowedHosts, _robotsFetches) = (slowedHosts, robotsFetches);
 
     public void SlowedDown() => _slowDowns.Add(1);
+
+    /// <summary>Called once by the owner of a per-host table, so that <c>fetchapi.hosts.tracked{table}</c> reads its live size.</summary>
+    public void ObserveHosts(string table, Func<long> hosts)
+    {
+        lock (_hostTablesGate)
+        {
+            _hostTables = [.. _hostTables.Where(t => t.Key != table), new(table, hosts)];
+        }
+    }
+
+    IEnumerable<Measurement<long>> ObserveHostTables() =>
+        Volatile.Read(ref _hostTables).Select(t => new Measurement<long>(t.Value(), new KeyValuePair<string, object?>("table", t.Key)));
 
     /// <summary>Called by the CPU stage once, so that its gauges read its live numbers.</summary>
     public void ObserveCpuStage(Func<long> queued, Func<long> busy) => (_extractQueued, _extractBusy) = (queued, busy);

@@ -295,4 +295,207 @@ public sealed class HostRatesTests
 
         Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 0, T0 + HostRates.ShareWindow + Seconds(1)));
     }
+
+    [Fact]
+    public void AHostWithoutARateOrHistoryKeepsNoBucket()
+    {
+        var rates = new HostRates();
+
+        foreach (var n in Enumerable.Range(0, 1000))
+        {
+            Assert.Equal(TimeSpan.Zero, rates.Reserve($"h{n}.localhost:80", 0, T0));
+            Assert.Equal(TimeSpan.Zero, rates.Start($"h{n}.localhost:80", 0, T0));
+        }
+
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void AnAnsweredHostWithoutARateIsForgottenOnceItsShareWindowHasPassed()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0);
+
+        rates.Sweep(T0 + Seconds(1));
+        Assert.Equal(1, rates.Hosts);
+
+        rates.Sweep(T0 + HostRates.ShareWindow + Seconds(1));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void AHostInUseKeepsItsBucketAcrossSweepsAndLosesItOnceIdle()
+    {
+        var rates = new HostRates();
+        var now = T0;
+        for (var i = 0; i < 40; i++, now += Seconds(0.5))
+        {
+            rates.Reserve("busy:80", 10, now);
+            rates.Reserve("once:80", 10, T0);
+            rates.Sweep(now);
+            Assert.Equal(Seconds(0.1), rates.Reserve("busy:80", 10, now)); // still spaced: the bucket was never lost
+        }
+
+        Assert.Equal(1, rates.Hosts); // "once" went after its share window; "busy" stays while in use
+
+        rates.Sweep(now + HostRates.ShareWindow + Seconds(1));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void ASlowHostKeepsItsLatencyHistoryAcrossOneOfItsOwnRequests()
+    {
+        var rates = new HostRates();
+        rates.Observe("slow:80", 200, retryAfterGiven: false, Seconds(3), T0);
+
+        // Its next answer may come 3 s later: four average answers of room past the share window.
+        rates.Sweep(T0 + HostRates.ShareWindow + Seconds(11));
+        Assert.Equal(1, rates.Hosts);
+
+        rates.Sweep(T0 + HostRates.ShareWindow + Seconds(13));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void ManyIdleHostsAllGoAndTheSlowedCountFollows()
+    {
+        var rates = new HostRates();
+        foreach (var n in Enumerable.Range(0, 5000))
+        {
+            rates.Reserve($"h{n}.localhost:80", 1, T0 + Seconds(n * 0.001));
+            rates.Observe($"h{n}.localhost:80", n % 10 == 0 ? 429 : 200, retryAfterGiven: false, Fast, T0 + Seconds(n * 0.001));
+        }
+
+        Assert.Equal((5000, 500), (rates.Hosts, rates.SlowedHosts));
+
+        rates.Sweep(T0 + Seconds(10));
+        Assert.Equal((500, 500), (rates.Hosts, rates.SlowedHosts));
+
+        rates.Sweep(T0 + Seconds(10) + HostRates.SlowedMemory);
+        Assert.Equal((0, 0), (rates.Hosts, rates.SlowedHosts));
+        Assert.Empty(rates.Slowed());
+    }
+
+    [Fact]
+    public void AnAdoptedSlowDownSpacesTheHostFromNow()
+    {
+        var rates = new HostRates();
+
+        rates.Adopt("a:80", Seconds(0.4), T0);
+
+        Assert.Equal(Seconds(0.4), rates.SlowDown("a:80"));
+        Assert.Equal(T0 + Seconds(0.4), rates.NextFree("a:80", T0));
+        Assert.Equal([Seconds(0.4), Seconds(0.8)], [rates.Reserve("a:80", 0, T0), rates.Reserve("a:80", 0, T0)]);
+        Assert.Equal(1, rates.SlowedHosts);
+        Assert.Equal([("a:80", Seconds(0.4))], rates.Slowed());
+    }
+
+    [Fact]
+    public void AdoptingKeepsTheLongerSpacingAndTheLaterNextFree()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+        rates.Reserve("a:80", 0.5, T0 + Seconds(1)); // spaced 2 s by its rate: next free at 3 s
+
+        rates.Adopt("a:80", Seconds(0.1), T0 + Seconds(1));
+        Assert.Equal((Seconds(0.2), T0 + Seconds(3)), (rates.SlowDown("a:80"), rates.NextFree("a:80", T0)));
+
+        rates.Adopt("a:80", Seconds(5), T0 + Seconds(1));
+        Assert.Equal((Seconds(5), T0 + Seconds(6)), (rates.SlowDown("a:80"), rates.NextFree("a:80", T0)));
+        Assert.Equal(1, rates.SlowedHosts);
+
+        rates.Adopt("a:80", TimeSpan.FromMinutes(5), T0 + Seconds(1));
+        Assert.Equal((HostRates.MaxSlowDown, T0 + Seconds(1) + HostRates.MaxSlowDown), (rates.SlowDown("a:80"), rates.NextFree("a:80", T0)));
+    }
+
+    [Fact]
+    public void AdoptingNoSlowDownChangesNothing()
+    {
+        var rates = new HostRates();
+
+        rates.Adopt("a:80", TimeSpan.Zero, T0);
+        rates.Adopt("b:80", Seconds(-1), T0);
+
+        Assert.Equal((0, 0), (rates.Hosts, rates.SlowedHosts));
+        Assert.Equal(TimeSpan.Zero, rates.Reserve("a:80", 0, T0));
+    }
+
+    [Fact]
+    public void SlowedListsTheSlowedHostsOnlyAndWhatItListsMovesToAnotherOwner()
+    {
+        var rates = new HostRates();
+        rates.Observe("pushed:80", 429, retryAfterGiven: false, Fast, T0);
+        rates.Observe("pushed:80", 503, retryAfterGiven: false, Fast, T0);
+        rates.Observe("fine:80", 200, retryAfterGiven: false, Fast, T0);
+        rates.Reserve("rated:80", 5, T0);
+        rates.Adopt("adopted:80", Seconds(1), T0);
+
+        var slowed = rates.Slowed();
+        Assert.Equal([("adopted:80", Seconds(1)), ("pushed:80", Seconds(0.2))], slowed.OrderBy(s => s.Host, StringComparer.Ordinal));
+
+        var owner = new HostRates();
+        foreach (var (host, slowDown) in slowed)
+        {
+            owner.Adopt(host, slowDown, T0 + Seconds(5));
+        }
+
+        Assert.Equal((Seconds(0.2), Seconds(1)), (owner.SlowDown("pushed:80"), owner.SlowDown("adopted:80")));
+        Assert.Equal(Seconds(0.2), owner.Reserve("pushed:80", 0, T0 + Seconds(5)));
+    }
+
+    [Fact]
+    public void AHostThatRecoversLeavesTheSlowedList()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+
+        for (var i = 0; i < 10; i++)
+        {
+            rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0);
+        }
+
+        Assert.Empty(rates.Slowed());
+        Assert.Equal(0, rates.SlowedHosts);
+    }
+
+    [Fact]
+    public void AnAdoptedSlowDownIsKeptWhileItMattersAndForgottenWhenLongIdle()
+    {
+        var rates = new HostRates();
+        rates.Adopt("a:80", Seconds(10), T0);
+
+        rates.Sweep(T0 + Seconds(10) + HostRates.SlowedMemory - Seconds(1));
+        Assert.Equal(Seconds(10), rates.SlowDown("a:80"));
+
+        rates.Sweep(T0 + Seconds(10) + HostRates.SlowedMemory);
+        Assert.Equal((0, 0), (rates.Hosts, rates.SlowedHosts));
+    }
+
+    [Fact]
+    public void AnAnswerKeepsTheHostAsLongAsARequestDoes()
+    {
+        var rates = new HostRates();
+        rates.Reserve("a:80", 1, T0); // next free at 1 s
+        rates.Observe("a:80", 200, retryAfterGiven: false, Fast, T0 + Seconds(5));
+
+        rates.Sweep(T0 + Seconds(6));
+        Assert.Equal(1, rates.Hosts);
+
+        rates.Sweep(T0 + Seconds(5) + HostRates.ShareWindow + Seconds(1));
+        Assert.Equal(0, rates.Hosts);
+    }
+
+    [Fact]
+    public void ASlowedHostIsKeptForTwoOfTheLongestPauses()
+    {
+        var rates = new HostRates();
+        rates.Observe("a:80", 429, retryAfterGiven: false, Fast, T0);
+
+        rates.Sweep(T0 + TimeSpan.FromSeconds(59));
+        Assert.Equal(1, rates.SlowedHosts);
+
+        rates.Sweep(T0 + HostRates.FirstSlowDown + TimeSpan.FromSeconds(60));
+        Assert.Equal(0, rates.SlowedHosts);
+    }
 }

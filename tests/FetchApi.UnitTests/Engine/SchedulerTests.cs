@@ -649,4 +649,90 @@ public sealed class SchedulerTests
         Assert.False(scheduler.Refilled(Guid.NewGuid(), Slots(3)));
         Assert.Equal(0, scheduler.Backlog);
     }
+
+    [Fact]
+    public void APacedHostWhoseFetchEndedBeforeItsNextSlotIsForgottenOnceItsHoldHasEnded()
+    {
+        var scheduler = Create();
+        Add(scheduler, 1, hosts: "paced.test");
+        var only = Assert.Single(scheduler.Next(Now).Work);
+        scheduler.Hold(only.Host, TimeSpan.FromSeconds(1), Now); // its rate: no room for another start for 1 s
+
+        _clock.Advance(TimeSpan.FromMilliseconds(10));
+        scheduler.Complete(only, Now, takeNext: true);
+        var idle = scheduler.Next(Now);
+
+        Assert.Equal(1, scheduler.Hosts);
+        // Nothing waits, but the loop is asked back once the hold has ended, to remove the entry.
+        Assert.Equal(TimeSpan.FromSeconds(0.99) + Scheduler.IdleHoldSlack, idle.WakeIn);
+
+        _clock.Advance(idle.WakeIn!.Value);
+        var after = scheduler.Next(Now);
+        Assert.Equal(0, scheduler.Hosts);
+        Assert.Null(after.WakeIn);
+    }
+
+    [Fact]
+    public void ManyPacedHostsLeaveNoEntryBehind()
+    {
+        var scheduler = Create(global: 20_000);
+        var hosts = Enumerable.Range(0, 2000).Select(n => $"h{n}.localhost").ToArray();
+        Add(scheduler, hosts.Length, concurrency: hosts.Length, hosts: hosts);
+        var work = scheduler.Next(Now).Work;
+        Assert.Equal(hosts.Length, work.Count);
+        foreach (var dispatch in work)
+        {
+            scheduler.Hold(dispatch.Host, TimeSpan.FromSeconds(1), Now);
+            scheduler.Complete(dispatch, Now + TimeSpan.FromMilliseconds(5), takeNext: true);
+        }
+
+        Assert.Equal(hosts.Length, scheduler.Hosts);
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        scheduler.Next(Now);
+        Assert.Equal(0, scheduler.Hosts);
+    }
+
+    [Fact]
+    public void AHoldMadeLongerWhileTheHostIsIdleKeepsItsEntryUntilTheLaterEnd()
+    {
+        var scheduler = Create();
+        Add(scheduler, 1, hosts: "held.test");
+        var first = Assert.Single(scheduler.Next(Now).Work);
+        scheduler.Hold(first.Host, TimeSpan.FromSeconds(1), Now);
+        scheduler.Complete(first, Now, takeNext: false);
+        scheduler.Hold(first.Host, TimeSpan.FromSeconds(5), Now); // a Retry-After from another fetch's answer
+
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Add(scheduler, 1, hosts: "held.test");
+        var during = scheduler.Next(Now);
+        Assert.Empty(during.Work);
+        Assert.Equal((1, TimeSpan.FromSeconds(3)), (scheduler.Hosts, during.WakeIn));
+
+        _clock.Advance(TimeSpan.FromSeconds(3));
+        var next = Assert.Single(scheduler.Next(Now).Work);
+        scheduler.Complete(next, Now, takeNext: false);
+        Assert.Equal(0, scheduler.Hosts);
+    }
+
+    [Fact]
+    public void AHostBusyAgainAfterItsHoldIsNotForgottenWhileItsFetchRuns()
+    {
+        var scheduler = Create(perHost: 1);
+        Add(scheduler, 1, hosts: "again.test");
+        var first = Assert.Single(scheduler.Next(Now).Work);
+        scheduler.Hold(first.Host, TimeSpan.FromSeconds(1), Now);
+        scheduler.Complete(first, Now, takeNext: false);
+
+        _clock.Advance(TimeSpan.FromSeconds(1.5));
+        Add(scheduler, 2, hosts: "again.test");
+        var running = Assert.Single(scheduler.Next(Now).Work);
+
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(scheduler.Next(Now).Work); // the per-host limit (1) still counts the running fetch
+        Assert.Equal(1, scheduler.Hosts);
+
+        scheduler.Complete(running, Now, takeNext: false);
+        Assert.Single(scheduler.Next(Now).Work);
+    }
 }

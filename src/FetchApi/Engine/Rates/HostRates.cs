@@ -5,8 +5,15 @@ namespace FetchApi.Engine.Rates;
 /// free moment, one interval after the previous one; a request that arrives late starts at once). Every batch brings
 /// its own rate; while batches share a host, the strictest rate any of them asked for in the last
 /// <see cref="ShareWindow"/> holds for all. Thread-safe; the clock is an argument. No I/O.
+/// <para>
+/// A host gets a bucket on its first request with a rate (or its first answer, for the adaptive slow-down) and loses it
+/// once idle: past its share window and its last interval, or, while slowed down, past <see cref="SlowedMemory"/>.
+/// Each bucket waits in a queue ordered by when it may be forgotten, so that <see cref="Sweep"/> looks only at the
+/// buckets that are due: the table, and the work of keeping it, follow the hosts active recently, not every host ever
+/// asked for.
+/// </para>
 /// </summary>
-public sealed class HostRates
+public sealed class HostRates : Hosts.IHostTable
 {
     /// <summary>How long a strict rate keeps holding after the last request that asked for it.</summary>
     public static readonly TimeSpan ShareWindow = TimeSpan.FromSeconds(2);
@@ -23,6 +30,12 @@ public sealed class HostRates
     /// <summary>How much spacing each ordinary answer takes away again.</summary>
     public static readonly TimeSpan Recovery = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>How long a slowed-down host keeps its spacing after its last request: two of the longest pauses.</summary>
+    public static readonly TimeSpan SlowedMemory = MaxSlowDown * 2;
+
+    /// <summary>How many due buckets one <see cref="Sweep"/> looks at per hold of the lock, so requests never wait long for it.</summary>
+    const int SweepChunk = 1024;
+
     /// <summary>How much earlier than one interval after the last start a start may come (timer and wall clock disagree by a hair).</summary>
     static readonly TimeSpan StartTolerance = TimeSpan.FromMilliseconds(1);
 
@@ -37,10 +50,17 @@ public sealed class HostRates
         public TimeSpan SlowDown;
         public double LatencyAverage;
         public double LatencyBaseline = double.PositiveInfinity;
+        /// <summary>When the host was last asked for or answered.</summary>
+        public DateTimeOffset LastUsed;
     }
 
     readonly Dictionary<string, Bucket> _buckets = [];
+    /// <summary>Every bucket once, by the earliest moment it might be forgotten.</summary>
+    readonly PriorityQueue<(string Host, Bucket Bucket), DateTimeOffset> _reviews = new();
     readonly Lock _gate = new();
+    /// <summary>The most entries since the tables were last trimmed: emptied tables give their arrays back too.</summary>
+    int _mostSinceTrim;
+    int _slowed;
 
     /// <summary>
     /// Reserves the start of one request to <paramref name="host"/> at <paramref name="requestsPerSecond"/> (0 or less:
@@ -52,9 +72,15 @@ public sealed class HostRates
         {
             if (!_buckets.TryGetValue(host, out var bucket))
             {
-                _buckets[host] = bucket = new Bucket { NextFree = now };
+                if (requestsPerSecond <= 0)
+                {
+                    return TimeSpan.Zero; // no rate and nothing known: nothing to keep
+                }
+
+                bucket = Add(host, now);
             }
 
+            bucket.LastUsed = now;
             var interval = Interval(bucket, requestsPerSecond, now);
             if (interval == TimeSpan.Zero)
             {
@@ -87,6 +113,7 @@ public sealed class HostRates
                 return TimeSpan.Zero;
             }
 
+            bucket.LastUsed = now;
             var interval = Interval(bucket, requestsPerSecond, now);
             var earliest = bucket.LastStart == DateTimeOffset.MinValue ? now : bucket.LastStart + interval;
             if (earliest - now > StartTolerance)
@@ -120,11 +147,9 @@ public sealed class HostRates
     {
         lock (_gate)
         {
-            if (!_buckets.TryGetValue(host, out var bucket))
-            {
-                _buckets[host] = bucket = new Bucket { NextFree = now };
-            }
-
+            // The latency rule needs the host's history: an answer starts one (forgotten soon after, when idle).
+            var bucket = _buckets.GetValueOrDefault(host) ?? Add(host, now);
+            bucket.LastUsed = now;
             var seconds = latency.TotalSeconds;
             bucket.LatencyAverage = bucket.LatencyAverage == 0 ? seconds : (0.8 * bucket.LatencyAverage) + (0.2 * seconds);
             // The baseline follows the best average at once and a worse one slowly: a host that is simply slow stops
@@ -137,17 +162,62 @@ public sealed class HostRates
             if (pushedBack)
             {
                 var doubled = bucket.SlowDown == TimeSpan.Zero ? FirstSlowDown : bucket.SlowDown * 2;
-                bucket.SlowDown = doubled < MaxSlowDown ? doubled : MaxSlowDown;
+                SetSlowDown(bucket, doubled < MaxSlowDown ? doubled : MaxSlowDown);
                 // The pause starts now: the next request to the host waits at least the new spacing.
                 var until = now + bucket.SlowDown;
                 bucket.NextFree = bucket.NextFree > until ? bucket.NextFree : until;
             }
             else if (bucket.SlowDown > TimeSpan.Zero)
             {
-                bucket.SlowDown = bucket.SlowDown > Recovery ? bucket.SlowDown - Recovery : TimeSpan.Zero;
+                SetSlowDown(bucket, bucket.SlowDown > Recovery ? bucket.SlowDown - Recovery : TimeSpan.Zero);
             }
 
             return bucket.SlowDown > TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>
+    /// Takes over a slow-down another owner of <paramref name="host"/> had (several nodes): the host keeps the longer of
+    /// its own spacing and <paramref name="slowDown"/> (at most <see cref="MaxSlowDown"/>), and its next request waits at
+    /// least <paramref name="slowDown"/> from now, as after a push-back here.
+    /// </summary>
+    public void Adopt(string host, TimeSpan slowDown, DateTimeOffset now)
+    {
+        if (slowDown <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var spacing = slowDown < MaxSlowDown ? slowDown : MaxSlowDown;
+        lock (_gate)
+        {
+            var bucket = _buckets.GetValueOrDefault(host) ?? Add(host, now);
+            bucket.LastUsed = now;
+            if (spacing > bucket.SlowDown)
+            {
+                SetSlowDown(bucket, spacing);
+            }
+
+            var until = now + spacing;
+            bucket.NextFree = bucket.NextFree > until ? bucket.NextFree : until;
+        }
+    }
+
+    /// <summary>The hosts the adaptive rule slows down now, with their spacing: what a new owner of each should <see cref="Adopt"/>.</summary>
+    public IReadOnlyList<(string Host, TimeSpan SlowDown)> Slowed()
+    {
+        lock (_gate)
+        {
+            var slowed = new List<(string Host, TimeSpan SlowDown)>(_slowed);
+            foreach (var (host, bucket) in _buckets)
+            {
+                if (bucket.SlowDown > TimeSpan.Zero)
+                {
+                    slowed.Add((host, bucket.SlowDown));
+                }
+            }
+
+            return slowed;
         }
     }
 
@@ -158,7 +228,7 @@ public sealed class HostRates
         {
             lock (_gate)
             {
-                return _buckets.Values.Count(b => b.SlowDown > TimeSpan.Zero);
+                return _slowed;
             }
         }
     }
@@ -181,22 +251,68 @@ public sealed class HostRates
         }
     }
 
-    /// <summary>Forgets hosts that have been idle for a while, so that the table does not grow without bound.</summary>
+    /// <summary>
+    /// Forgets the hosts that have been idle long enough (<see cref="ForgetAt"/>). Looks only at buckets due for a look
+    /// (a bucket still in use goes back in the queue, due when it could next be forgotten), a chunk per hold of the lock:
+    /// its cost follows the hosts active recently, never the number of requests.
+    /// </summary>
     public void Sweep(DateTimeOffset now)
     {
-        lock (_gate)
+        for (var more = true; more;)
         {
-            foreach (var (host, bucket) in _buckets.ToList())
+            lock (_gate)
             {
-                if (bucket.NextFree + ShareWindow < now && bucket.StrictestUntil < now
-                    && (bucket.SlowDown == TimeSpan.Zero || bucket.NextFree + MaxSlowDown + MaxSlowDown < now))
+                more = false;
+                _mostSinceTrim = Math.Max(_mostSinceTrim, _buckets.Count);
+                for (var looked = 0; _reviews.TryPeek(out var due, out var at) && at <= now; looked++)
                 {
-                    _buckets.Remove(host);
+                    if (looked == SweepChunk)
+                    {
+                        more = true;
+                        break;
+                    }
+
+                    _reviews.Dequeue();
+                    if (!_buckets.TryGetValue(due.Host, out var current) || !ReferenceEquals(current, due.Bucket))
+                    {
+                        continue; // forgotten already
+                    }
+
+                    var forgetAt = ForgetAt(current);
+                    if (forgetAt <= now)
+                    {
+                        SetSlowDown(current, TimeSpan.Zero);
+                        _buckets.Remove(due.Host);
+                    }
+                    else
+                    {
+                        _reviews.Enqueue(due, forgetAt);
+                    }
+                }
+
+                if (!more)
+                {
+                    TrimIfEmptied();
                 }
             }
         }
     }
 
+    /// <summary>
+    /// Once a table holds under a quarter of its most since the last trim (and that most was large), its arrays shrink:
+    /// a dictionary and a queue keep their largest size otherwise, and 100,000 hosts gone would keep megabytes.
+    /// </summary>
+    void TrimIfEmptied()
+    {
+        if (_mostSinceTrim > 4096 && _buckets.Count < _mostSinceTrim / 4)
+        {
+            _buckets.TrimExcess();
+            _reviews.TrimExcess();
+            _mostSinceTrim = _buckets.Count;
+        }
+    }
+
+    /// <summary>Hosts with a bucket now.</summary>
     public int Hosts
     {
         get
@@ -206,6 +322,38 @@ public sealed class HostRates
                 return _buckets.Count;
             }
         }
+    }
+
+    Bucket Add(string host, DateTimeOffset now)
+    {
+        var bucket = new Bucket { NextFree = now, LastUsed = now };
+        _buckets[host] = bucket;
+        _reviews.Enqueue((host, bucket), ForgetAt(bucket));
+        return bucket;
+    }
+
+    /// <summary>
+    /// When a bucket left alone may go, because a new one would behave the same: its last use and its next free moment
+    /// past the share window (so its strictest rate has expired too: the window starts at a use), with room for four of
+    /// its average answers, so that a slow host keeps its latency history across one of its own requests; and a
+    /// slow-down past <see cref="SlowedMemory"/>.
+    /// </summary>
+    static DateTimeOffset ForgetAt(Bucket bucket)
+    {
+        var last = bucket.LastUsed > bucket.NextFree ? bucket.LastUsed : bucket.NextFree;
+        var at = last + ShareWindow + TimeSpan.FromSeconds(4 * bucket.LatencyAverage);
+        return bucket.SlowDown > TimeSpan.Zero && last + SlowedMemory > at ? last + SlowedMemory : at;
+    }
+
+    void SetSlowDown(Bucket bucket, TimeSpan slowDown)
+    {
+        _slowed += (bucket.SlowDown > TimeSpan.Zero, slowDown > TimeSpan.Zero) switch
+        {
+            (false, true) => 1,
+            (true, false) => -1,
+            _ => 0,
+        };
+        bucket.SlowDown = slowDown;
     }
 
     static double EffectiveRate(Bucket bucket, double requestsPerSecond, DateTimeOffset now)

@@ -144,6 +144,7 @@ public sealed partial class FetchEngine
         }
 
         Interlocked.Exchange(ref _clusterBacklog, claim.ClusterBacklog);
+        Adopt(claim.SlowDowns);
         var claimed = 0;
         lock (_gate)
         {
@@ -209,6 +210,7 @@ public sealed partial class FetchEngine
         await _heartbeatStop.CancelAsync();
 #pragma warning disable VSTHRD003 // the heartbeat is our own task, started in StartAsync; no synchronization context here.
         await _heartbeat;
+        await _recording;
 #pragma warning restore VSTHRD003
     }
 

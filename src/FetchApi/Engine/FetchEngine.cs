@@ -19,6 +19,7 @@ public sealed partial class FetchEngine(
     Fetcher fetcher,
     ResultWriter writer,
     CpuStage cpu,
+    Rates.HostRates rates,
     IWorkSource work,
     IEnumerable<IWorkClaims> claims,
     BatchChanges changes,
@@ -156,6 +157,7 @@ public sealed partial class FetchEngine(
             changes.Changed += ResultsCommitted;
             writer.Taken += Taken;
             _heartbeat = RenewLeasesAsync(CancellationToken.None);
+            _recording = RecordSlowDownsAsync();
             await base.StartAsync(cancellationToken);
             return;
         }

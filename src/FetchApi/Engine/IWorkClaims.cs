@@ -5,11 +5,15 @@ namespace FetchApi.Engine;
 /// <summary>Slots claimed for one batch: leased to this node until the lease runs out or is renewed.</summary>
 public sealed record ClaimedBatch(Guid Id, FetchOptions Options, IReadOnlyList<PendingSlot> Slots);
 
+/// <summary>A host's adaptive slow-down (the spacing between request starts) as a node recorded it at <paramref name="At"/>.</summary>
+public readonly record struct HostSlowDown(string Host, TimeSpan SlowDown, DateTimeOffset At);
+
 /// <summary>What one claim got, and how many URLs the whole cluster still has pending.</summary>
 /// <param name="Batches">Claimed slots, by batch.</param>
 /// <param name="ClusterBacklog">Pending slots of every unfinished batch, claimed or not.</param>
-/// <param name="TakenOver">Claimed slots whose earlier lease (another node's) had expired.</param>
-public sealed record Claim(IReadOnlyList<ClaimedBatch> Batches, long ClusterBacklog, int TakenOver);
+/// <param name="TakenOver">Leases taken from incarnations that died or stopped renewing.</param>
+/// <param name="SlowDowns">Slow-downs other nodes recorded lately: a host that moved here keeps its owner's.</param>
+public sealed record Claim(IReadOnlyList<ClaimedBatch> Batches, long ClusterBacklog, int TakenOver, IReadOnlyList<HostSlowDown>? SlowDowns = null);
 
 /// <summary>
 /// The store as the engine sees it when several nodes share it: work is claimed, not read. A claim hands this node
@@ -38,4 +42,7 @@ public interface IWorkClaims
 
     /// <summary>Holds <paramref name="host"/> back for every node until <paramref name="until"/> (an upstream's Retry-After).</summary>
     Task HoldHostAsync(string host, DateTimeOffset until, CancellationToken cancellationToken);
+
+    /// <summary>Records the hosts this node slows down now, so that a node that takes one of them over keeps slowing it.</summary>
+    Task RecordSlowDownsAsync(IReadOnlyList<HostSlowDown> slowed, CancellationToken cancellationToken);
 }

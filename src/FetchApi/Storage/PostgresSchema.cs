@@ -109,7 +109,7 @@ static class PostgresSchema
         );
         ALTER TABLE nodes ADD COLUMN incarnation text, ADD COLUMN lock_key bigint;
         CREATE SEQUENCE node_locks MAXVALUE 2147483647 CYCLE;
-        ALTER TABLE host_holds ADD COLUMN slow_down_ms bigint NOT NULL DEFAULT 0;
+        ALTER TABLE host_holds ADD COLUMN slow_down_ms bigint NOT NULL DEFAULT 0, ADD COLUMN slowed_at bigint, ADD COLUMN slowed_by text;
         """,
     ];
 

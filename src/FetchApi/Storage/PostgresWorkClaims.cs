@@ -29,6 +29,9 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     /// </summary>
     static readonly TimeSpan LivenessInterval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long a recorded slow-down is handed to a host's next owner (the longest spacing, twice).</summary>
+    static readonly TimeSpan SlowDownMemory = TimeSpan.FromSeconds(60);
+
     List<string> _live = [];
     DateTimeOffset _liveAt = DateTimeOffset.MinValue;
     long _liveTicks;
@@ -81,6 +84,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var takenOver = 0;
             var liveByHost = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             var held = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            var slowDowns = new List<HostSlowDown>();
             var batches = new List<ActiveBatch>();
             var doneBefore = unwritten();
             long backlog;
@@ -102,8 +106,10 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     "SELECT batch_seq, host, count(*)::int, (count(*) FILTER (WHERE owner = @me))::int FROM leases GROUP BY batch_seq, host;")
                     { Parameters = { Text("me", db.Incarnation) } });
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT host FROM host_holds WHERE not_before > @now;")
-                    { Parameters = { Number("now", nowMs) } });
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "SELECT host, not_before > @now, slow_down_ms, slowed_at FROM host_holds " +
+                    "WHERE not_before > @now OR (slowed_by <> @node AND slowed_at > @recent AND slow_down_ms > 0);")
+                    { Parameters = { Number("now", nowMs), Text("node", db.NodeId), Number("recent", nowMs - (long)SlowDownMemory.TotalMilliseconds) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     // Only batches with room (less this node's finished fetches, as they were a moment ago: a batch left
                     // out is only claimed later), so that 256 full ones first in line never hide the rest.
@@ -149,7 +155,16 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 await reader.NextResultAsync(cancellationToken);
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    held.Add(reader.GetString(0));
+                    if (reader.GetBoolean(1))
+                    {
+                        held.Add(reader.GetString(0));
+                    }
+
+                    if (!await reader.IsDBNullAsync(3, cancellationToken) && reader.GetInt64(2) > 0)
+                    {
+                        slowDowns.Add(new HostSlowDown(reader.GetString(0), TimeSpan.FromMilliseconds(reader.GetInt64(2)),
+                            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+                    }
                 }
 
                 await reader.NextResultAsync(cancellationToken);
@@ -182,7 +197,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var open = batches.Where(b => b.Room > 0).OrderBy(b => b.Live).ThenBy(b => b.Seq).ToList();
             if (open.Count == 0)
             {
-                return new Claim([], backlog, takenOver);
+                return new Claim([], backlog, takenOver, slowDowns);
             }
 
             // Round trip 2: the first unleased pending slots of each batch with room, on hosts this node owns that have
@@ -216,7 +231,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             var claimed = open.Where(b => b.Claimed.Count > 0).ToList();
             if (claimed.Count == 0)
             {
-                return new Claim([], backlog, takenOver);
+                return new Claim([], backlog, takenOver, slowDowns);
             }
 
             // Round trip 3 (with the commit): lease what was picked to this incarnation.
@@ -229,7 +244,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 P("idxs", picked.Select(p => p.Index).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
                 P("hosts", picked.Select(p => p.Host).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text));
             return new Claim([.. claimed.Select(b => new ClaimedBatch(b.Id, b.Options, [.. b.Claimed.Select(p => new PendingSlot(p.Index, p.Url))]))],
-                backlog, takenOver);
+                backlog, takenOver, slowDowns);
         }, cancellationToken);
 
     /// <summary>Round-robin over the batches, one slot per batch per turn, under each batch's room and each host's.</summary>
@@ -290,6 +305,16 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
         db.RunAsync(c => ExecuteAsync(c, null,
             "DELETE FROM leases WHERE owner = @me; DELETE FROM nodes WHERE node = @node AND incarnation = @me;",
             cancellationToken, Text("node", db.NodeId), Text("me", db.Incarnation)), cancellationToken);
+
+    public Task RecordSlowDownsAsync(IReadOnlyList<HostSlowDown> slowed, CancellationToken cancellationToken) =>
+        db.RunAsync(c => ExecuteAsync(c, null,
+            "INSERT INTO host_holds (host, not_before, slow_down_ms, slowed_at, slowed_by) " +
+            "SELECT h.host, 0, h.ms, h.at, @node FROM unnest(@hosts, @ms, @at) AS h(host, ms, at) " +
+            "ON CONFLICT (host) DO UPDATE SET slow_down_ms = EXCLUDED.slow_down_ms, slowed_at = EXCLUDED.slowed_at, slowed_by = EXCLUDED.slowed_by;",
+            cancellationToken, Text("node", db.NodeId),
+            P("hosts", slowed.Select(s => s.Host).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Text),
+            P("ms", slowed.Select(s => (long)s.SlowDown.TotalMilliseconds).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+            P("at", slowed.Select(s => Ms(s.At)).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint)), cancellationToken);
 
     public Task HoldHostAsync(string host, DateTimeOffset until, CancellationToken cancellationToken) =>
         db.RunAsync(c => ExecuteAsync(c, null,

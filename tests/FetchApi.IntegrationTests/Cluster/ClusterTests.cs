@@ -265,6 +265,38 @@ public sealed class ClusterTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AHostSlowedDownByItsOwnerStaysSlowedWhenTheOwnerDies()
+    {
+        var nodes = await StartClusterAsync();
+        var key = $"pushback.localhost:{_upstream.BaseAddress.Port}";
+        // Six 429s without Retry-After answered together: the owner doubles the host's spacing six times (to 3.2 s).
+        var first = await nodes[0].Client.SubmitAsync(Enumerable.Range(0, 6).Select(n => OnHost("pushback", $"/status/429?n={n}")),
+            new { maxAttempts = 1 });
+        await nodes[0].Client.WaitUntilDoneAsync(first);
+        await Api.EventuallyAsync(async () => await ScalarAsync($"SELECT COALESCE(max(slow_down_ms), 0) FROM host_holds WHERE host = '{key}'") >= 1000,
+            "the owner never recorded the host's slow-down");
+        int victim;
+        await using (var connection = new NpgsqlConnection(_database))
+        {
+            await connection.OpenAsync(Ct);
+            await using var command = new NpgsqlCommand($"SELECT slowed_by FROM host_holds WHERE host = '{key}'", connection);
+            var owner = (string)(await command.ExecuteScalarAsync(Ct))!; // node-1..node-3 are nodes[0..2]
+            victim = int.Parse(owner["node-".Length..], System.Globalization.CultureInfo.InvariantCulture) - 1;
+        }
+
+        await nodes[victim].KillAsync();
+        var survivor = nodes[(victim + 1) % 3];
+        var second = await survivor.Client.SubmitAsync(Enumerable.Range(0, 3).Select(n => OnHost("pushback", $"/ok?after={n}")));
+        await survivor.Client.WaitUntilDoneAsync(second);
+
+        var starts = _upstream.Arrivals.Where(a => a.PathAndQuery.StartsWith("/ok?after=", StringComparison.Ordinal)).Select(a => a.At).Order().ToList();
+        var gaps = starts.Zip(starts.Skip(1), (a, b) => b - a).ToList();
+        // Its new owner spaces the requests as the dead one did (3.2 s, less 10 ms per ordinary answer); not at all before.
+        Assert.Equal(3, starts.Count);
+        Assert.All(gaps, gap => Assert.True(gap > TimeSpan.FromSeconds(1), $"requests {gap.TotalMilliseconds:F0} ms apart"));
+    }
+
+    [Fact]
     public async Task CancelOnOneNodeStopsFetchesInFlightOnTheOthers()
     {
         var nodes = await StartClusterAsync();

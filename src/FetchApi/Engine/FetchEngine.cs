@@ -149,6 +149,13 @@ public sealed partial class FetchEngine(
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.Observe(() => InFlight, () => Backlog);
+        metrics.ObserveHosts("scheduler", () =>
+        {
+            lock (_gate)
+            {
+                return _scheduler.Hosts;
+            }
+        });
         changes.Cancelled += Cancel;
         if (_claims is not null)
         {

@@ -9,10 +9,9 @@ public sealed partial class FetchEngine
     // Ticks of the time the next claim is due; a new batch or committed results bring it forward.
     long _nextClaimTicks;
     long _lastClaimTicks;
-    // Fetches finished here whose results the writer has not taken yet, per batch and per host (under _gate). A result the
-    // writer has taken may be committed at any moment, so only those not taken are known to be still counted in flight.
-    readonly Dictionary<Guid, int> _unwrittenByBatch = [];
-    readonly Dictionary<string, int> _unwrittenByHost = new(StringComparer.OrdinalIgnoreCase);
+    // Slots finished here whose results are not known to be committed yet (under _gate): their leases still count in
+    // the store until the writer's transaction returns.
+    readonly HashSet<(Guid BatchId, int Index)> _finished = [];
 
     // Bumped by every commit or new batch: a claim that found nothing while one happened looks again soon, not idly.
     long _changes;
@@ -37,46 +36,26 @@ public sealed partial class FetchEngine
     }
 
     /// <summary>A fetch finished and its result is queued for the writer (called under _gate).</summary>
-    void Finished(Dispatch dispatch)
-    {
-        _unwrittenByBatch[dispatch.BatchId] = _unwrittenByBatch.GetValueOrDefault(dispatch.BatchId) + 1;
-        _unwrittenByHost[dispatch.Host] = _unwrittenByHost.GetValueOrDefault(dispatch.Host) + 1;
-    }
+    void Finished(Dispatch dispatch) => _finished.Add((dispatch.BatchId, dispatch.Slot.Index));
 
-    /// <summary>The writer took these results: once its transaction commits, the store no longer counts them in flight.</summary>
-    void Taken(IReadOnlyList<SlotUpdate> results)
+    /// <summary>The writer's transaction returned: these slots' leases are gone from the store (or never will be).</summary>
+    void Written(IReadOnlyList<SlotUpdate> results)
     {
         lock (_gate)
         {
             foreach (var result in results)
             {
-                Decrement(_unwrittenByBatch, result.BatchId);
-                Decrement(_unwrittenByHost, result.Host);
+                _finished.Remove((result.BatchId, result.Result.Index));
             }
         }
     }
 
-    static void Decrement<TKey>(Dictionary<TKey, int> counts, TKey key) where TKey : notnull
-    {
-        if (counts.TryGetValue(key, out var count))
-        {
-            if (count <= 1)
-            {
-                counts.Remove(key);
-            }
-            else
-            {
-                counts[key] = count - 1;
-            }
-        }
-    }
-
-    /// <summary>A snapshot of the finished, unwritten fetches, for a claim.</summary>
+    /// <summary>The finished slots whose results are not known to be committed, for a claim.</summary>
     Unwritten UnwrittenNow()
     {
         lock (_gate)
         {
-            return new Unwritten(new Dictionary<Guid, int>(_unwrittenByBatch), new Dictionary<string, int>(_unwrittenByHost, StringComparer.OrdinalIgnoreCase));
+            return new Unwritten([.. _finished.Select(f => f.BatchId)], [.. _finished.Select(f => f.Index)]);
         }
     }
 

@@ -162,7 +162,7 @@ public sealed partial class FetchEngine(
             // Several nodes: unfinished batches and expired leases are claimed like any other work.
             changes.WorkAdded += ClaimSoon;
             changes.Changed += ResultsCommitted;
-            writer.Taken += Taken;
+            writer.Written += Written;
             _heartbeat = RenewLeasesAsync(CancellationToken.None);
             _recording = RecordSlowDownsAsync();
             await base.StartAsync(cancellationToken);
@@ -224,7 +224,7 @@ public sealed partial class FetchEngine(
             changes.Cancelled -= Cancel;
             changes.WorkAdded -= ClaimSoon;
             changes.Changed -= ResultsCommitted;
-            writer.Taken -= Taken;
+            writer.Written -= Written;
             await DrainAsync();
             await StopHeartbeatAsync();
         }

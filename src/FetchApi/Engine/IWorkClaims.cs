@@ -25,9 +25,8 @@ public sealed record Claim(IReadOnlyList<ClaimedBatch> Batches, long ClusterBack
 public interface IWorkClaims
 {
     /// <summary>
-    /// Claims up to <paramref name="capacity"/> slots for this node. <paramref name="unwritten"/> is asked after the
-    /// fetches in flight were counted: its slots are finished and were still uncommitted when counted, so they do not
-    /// count against the limits.
+    /// Claims up to <paramref name="capacity"/> slots for this node. <paramref name="unwritten"/> names this node's
+    /// finished slots whose results may not be committed yet: their leases do not count against the limits.
     /// </summary>
     Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken);
 

@@ -25,8 +25,8 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
     // The queue is unbounded, so posting never waits. After Complete (a fetch outlived the shutdown timeout) a post is
     // dropped: its slot stays pending and is fetched again after the restart.
 
-    /// <summary>Raised when the writer takes a group of results to write, before its transaction starts.</summary>
-    public event Action<IReadOnlyList<SlotUpdate>>? Taken;
+    /// <summary>These results are in the store now (or, when the store refused them at shutdown, never will be).</summary>
+    public event Action<IReadOnlyList<SlotUpdate>>? Written;
 
     /// <summary>Queues a final slot result.</summary>
     public void Post(SlotUpdate update)
@@ -72,9 +72,9 @@ public sealed partial class ResultWriter(IResultSink sink, BatchChanges changes,
                 Take(results, started);
             }
 
-            Taken?.Invoke(results);
             await WriteWithRetryAsync(results, started, stoppingToken);
             Interlocked.Add(ref _unwritten, -results.Count);
+            Written?.Invoke(results);
         }
     }
 

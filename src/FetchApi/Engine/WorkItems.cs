@@ -18,12 +18,14 @@ public sealed record FetchedSlot(SlotResult Result, byte[]? Page = null);
 public sealed record SlotUpdate(Guid BatchId, SlotResult Result, string Host = "");
 
 /// <summary>
-/// Fetches this node has finished whose results the writer has not taken yet (so not committed), per batch and per
-/// host: the store still counts them in flight, though no request is open any more.
+/// Slots this node has finished fetching whose results are not known to be committed yet (queued for the writer, or in
+/// a transaction that has not returned): their leases are still in the store, but they hold no request open, so they
+/// do not count against any limit. Named slot by slot, so that a lease the commit removed meanwhile is not subtracted
+/// twice.
 /// </summary>
-public sealed record Unwritten(IReadOnlyDictionary<Guid, int> ByBatch, IReadOnlyDictionary<string, int> ByHost)
+public sealed record Unwritten(Guid[] BatchIds, int[] Indexes)
 {
-    public static readonly Unwritten None = new(new Dictionary<Guid, int>(), new Dictionary<string, int>());
+    public static readonly Unwritten None = new([], []);
 }
 
 /// <summary>The moment a batch's first fetch started.</summary>

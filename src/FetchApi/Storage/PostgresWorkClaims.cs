@@ -42,51 +42,50 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     sealed record Candidate(long Seq, int Index, string Url, string Host);
 
     /// <summary>A batch with room: its <c>concurrency</c> minus the fetches in flight across the cluster.</summary>
-    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live, int mine)
+    sealed class ActiveBatch(long seq, Guid id, FetchOptions options, int live)
     {
-        int _live = live;
-        int _mine = mine;
-
         public long Seq { get; } = seq;
         public Guid Id { get; } = id;
         public FetchOptions Options { get; } = options;
-        public int Live => _live;
-        public int Room => Math.Max(0, Options.Concurrency - _live);
+        public int Live { get; private set; } = live;
+        public int Room => Math.Max(0, Options.Concurrency - Live);
         public Queue<Candidate> Candidates { get; } = new();
         public List<Candidate> Claimed { get; } = [];
-
-        /// <summary>Fetches of this node that finished (results not committed yet) are not in flight any more.</summary>
-        public void Release(int finished)
-        {
-            finished = Math.Min(finished, _mine);
-            _live -= finished;
-            _mine -= finished;
-        }
 
         /// <summary>A slot claimed now is in flight.</summary>
         public void Take(Candidate candidate)
         {
             Claimed.Add(candidate);
-            _live++;
-            _mine++;
+            Live++;
         }
     }
+
+    /// <summary>
+    /// This node's finished fetches (<c>done</c>: batch sequence and index) and the condition under which a lease counts
+    /// as a fetch in flight: any lease but those. Parameters: <c>@me</c>, <c>@doneIds</c>, <c>@doneIdx</c>.
+    /// </summary>
+    const string DoneSql = "done AS (SELECT b.seq, f.idx FROM unnest(@doneIds, @doneIdx) AS f(id, idx) JOIN batches b ON b.id = f.id)";
+
+    const string Counted = "NOT (l.owner = @me AND (l.batch_seq, l.idx) IN (SELECT seq, idx FROM done))";
 
     public Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken) =>
         db.InTransactionAsync(async (c, tx) =>
         {
+            // Finished here, maybe not committed: their leases hold no request open. Named slot by slot, so a lease the
+            // writer's commit removed meanwhile is simply not there to subtract.
+            var done = unwritten();
+            NpgsqlParameter DoneIds() => P("doneIds", done.BatchIds, NpgsqlDbType.Array | NpgsqlDbType.Uuid);
+            NpgsqlParameter DoneIndexes() => P("doneIdx", done.Indexes, NpgsqlDbType.Array | NpgsqlDbType.Integer);
             var nowMs = Ms(now);
             // Round trip 1: the lock, the live nodes and the leases of dead ones taken over, what is in flight (leases)
             // per batch and host, held hosts, active batches.
             var liveByBatch = new Dictionary<long, int>();
-            var mineByBatch = new Dictionary<long, int>();
             var nodes = new List<string>();
             var takenOver = 0;
             var liveByHost = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             var held = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             var slowDowns = new List<HostSlowDown>();
             var batches = new List<ActiveBatch>();
-            var doneBefore = unwritten();
             long backlog;
             await using (var batch = new NpgsqlBatch(c, tx))
             {
@@ -103,28 +102,21 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                         { Parameters = { since, Number("now", nowMs), Text("me", db.Incarnation) } });
                 }
 
+                // A lease counts unless it is one of this node's finished fetches (they hold no request open).
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                    "SELECT batch_seq, host, count(*)::int, (count(*) FILTER (WHERE owner = @me))::int FROM leases GROUP BY batch_seq, host;")
-                    { Parameters = { Text("me", db.Incarnation) } });
+                    $"WITH {DoneSql} SELECT batch_seq, host, count(*)::int FROM leases l " +
+                    $"WHERE {Counted} GROUP BY batch_seq, host;")
+                    { Parameters = { Text("me", db.Incarnation), DoneIds(), DoneIndexes() } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
                     "SELECT host, not_before > @now, slow_down_ms, slowed_at FROM host_holds " +
                     "WHERE not_before > @now OR (slowed_by <> @node AND slowed_at > @recent AND slow_down_ms > 0);")
                     { Parameters = { Number("now", nowMs), Text("node", db.NodeId), Number("recent", nowMs - (long)SlowDownMemory.TotalMilliseconds) } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(
-                    // Only batches with room (less this node's finished fetches, as they were a moment ago: a batch left
-                    // out is only claimed later), so that 256 full ones first in line never hide the rest.
-                    $"SELECT seq, id, options FROM batches b WHERE status IN ({Queued}, {Running}) " +
-                    "AND (SELECT count(*) FROM leases l WHERE l.batch_seq = b.seq) " +
-                    "  - COALESCE((SELECT sum(u.n) FROM unnest(@doneIds, @doneCounts) AS u(id, n) WHERE u.id = b.id), 0) " +
-                    "  < (b.options::jsonb ->> 'concurrency')::int " +
-                    $"ORDER BY seq LIMIT {MaxBatchesPerClaim};")
-                {
-                    Parameters =
-                    {
-                        P("doneIds", doneBefore.ByBatch.Keys.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
-                        P("doneCounts", doneBefore.ByBatch.Values.ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
-                    },
-                });
+                    // Only batches with room, so that 256 full ones first in line never hide the rest.
+                    $"WITH {DoneSql}, live AS (SELECT batch_seq, count(*) AS n FROM leases l WHERE {Counted} GROUP BY batch_seq) " +
+                    $"SELECT seq, id, options FROM batches b LEFT JOIN live ON live.batch_seq = b.seq WHERE status IN ({Queued}, {Running}) " +
+                    $"AND COALESCE(live.n, 0) < (b.options::jsonb ->> 'concurrency')::int ORDER BY seq LIMIT {MaxBatchesPerClaim};")
+                    { Parameters = { Text("me", db.Incarnation), DoneIds(), DoneIndexes() } });
                 batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT COALESCE(SUM(pending), 0)::bigint FROM batches WHERE status IN ({Queued}, {Running});"));
                 await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
                 await reader.NextResultAsync(cancellationToken);
@@ -146,9 +138,8 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 
                 while (await reader.ReadAsync(cancellationToken))
                 {
-                    var (seq, host, count, mine) = (reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3));
+                    var (seq, host, count) = (reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2));
                     liveByBatch[seq] = liveByBatch.GetValueOrDefault(seq) + count;
-                    mineByBatch[seq] = mineByBatch.GetValueOrDefault(seq) + mine;
                     liveByHost[host] = liveByHost.GetValueOrDefault(host) + count;
                 }
 
@@ -172,25 +163,12 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 {
                     var seq = reader.GetInt64(0);
                     batches.Add(new ActiveBatch(seq, reader.GetGuid(1), JsonSerializer.Deserialize<FetchOptions>(reader.GetString(2), Json)!,
-                        liveByBatch.GetValueOrDefault(seq), mineByBatch.GetValueOrDefault(seq)));
+                        liveByBatch.GetValueOrDefault(seq)));
                 }
 
                 await reader.NextResultAsync(cancellationToken);
                 await reader.ReadAsync(cancellationToken);
                 backlog = reader.GetInt64(0);
-            }
-
-            // Asked now, after the count: a fetch still unwritten now was unwritten, and so counted, then. Finished
-            // fetches hold no request open: they do not count against the limits, though their leases are still there.
-            var done = unwritten();
-            foreach (var (host, count) in done.ByHost)
-            {
-                liveByHost[host] = Math.Max(0, liveByHost.GetValueOrDefault(host) - count);
-            }
-
-            foreach (var batch in batches)
-            {
-                batch.Release(done.ByBatch.GetValueOrDefault(batch.Id));
             }
 
             // Fewest fetches in flight first: across nodes, a small batch is served before a big one takes another slot.

@@ -84,8 +84,9 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             "  clen, sha, body, ecode, emsg, extracted, ord)), " +
             // The lease goes (it is this incarnation's, or the result is someone else's to write) and the slot row is
             // written once; the leases table is small and unlogged, so the slot's one update is the only heavy write.
-            "mine AS (DELETE FROM leases l USING u JOIN batches b ON b.id = u.batch WHERE l.batch_seq = b.seq AND l.idx = u.idx " +
-            "  AND l.owner = @me RETURNING l.batch_seq, l.idx) " +
+            // A semi-join: one pass over the (small) leases table whatever plan a prepared statement gets.
+            "mine AS (DELETE FROM leases l WHERE l.owner = @me AND (l.batch_seq, l.idx) IN (SELECT b.seq, u.idx FROM u JOIN batches b ON b.id = u.batch) " +
+            "  RETURNING l.batch_seq, l.idx) " +
             "UPDATE slots s SET state = u.state, attempts = u.attempts, duration_ms = u.duration, status_code = u.status, reason = u.reason, " +
             "final_url = u.final, redirects = u.redirects, content_type = u.ctype, content_length = u.clen, sha256 = u.sha, body = u.body, " +
             "error_code = u.ecode, error_message = u.emsg, extracted = u.extracted, done_seq = (SELECT base FROM seq) + u.ord " +

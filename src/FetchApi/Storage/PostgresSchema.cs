@@ -92,7 +92,9 @@ static class PostgresSchema
         // 3 (issue 23): leases apart from the slots, so that a slot row is written once (by its result), not three times
         // (lease, renewals, result); unlogged, since a lease lost with the server only means a slot fetched again. No
         // index on the state (each result moved its entry; reads by state scan the batch's key range, as on SQLite) nor on
-        // a lease's owner (the table holds the fetches in flight: renewals scan it every 10 s). Each
+        // a lease's owner (the table holds the fetches in flight: renewals scan it every 10 s). Never truncated by vacuum:
+        // truncation takes an exclusive lock, and on a table with an insert and a delete per URL every statement queued
+        // behind it (seconds, measured). Each
         // node process is an incarnation of its node id, alive while it holds a session advisory lock numbered lock_key.
         // A host's adaptive slow-down is recorded beside its Retry-After hold, so that it survives its owner.
         """
@@ -106,7 +108,7 @@ static class PostgresSchema
             owner     text    NOT NULL,
             until     bigint  NOT NULL,
             PRIMARY KEY (batch_seq, idx)
-        );
+        ) WITH (vacuum_truncate = false);
         ALTER TABLE nodes ADD COLUMN incarnation text, ADD COLUMN lock_key bigint;
         CREATE SEQUENCE node_locks MAXVALUE 2147483647 CYCLE;
         ALTER TABLE host_holds ADD COLUMN slow_down_ms bigint NOT NULL DEFAULT 0, ADD COLUMN slowed_at bigint, ADD COLUMN slowed_by text;

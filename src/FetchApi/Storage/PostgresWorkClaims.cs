@@ -35,6 +35,8 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     static readonly TimeSpan VacuumInterval = TimeSpan.FromSeconds(1);
 
     List<string> _live = [];
+    // Per batch (sequence): the index below which every slot was final or leased at this node's last claim.
+    readonly Dictionary<long, int> _from = [];
     long _vacuumedTicks;
     DateTimeOffset _liveAt = DateTimeOffset.MinValue;
     long _liveTicks;
@@ -144,6 +146,12 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                         takenOver = reader.GetInt32(1);
                     }
 
+                    if (takenOver > 0 || !nodes.Order(StringComparer.Ordinal).SequenceEqual(_live.Order(StringComparer.Ordinal), StringComparer.Ordinal))
+                    {
+                        // Slots below a cursor may be free again (leases taken over) or this node's now (hosts moved).
+                        _from.Clear();
+                    }
+
                     (_live, _liveAt, _liveTicks) = (nodes, now, Environment.TickCount64);
                     await reader.NextResultAsync(cancellationToken);
                 }
@@ -187,6 +195,16 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 backlog = reader.GetInt64(0);
             }
 
+            if (_from.Count > 4 * MaxBatchesPerClaim)
+            {
+                // Cursors of batches that ended (or wait without room: they start from the beginning once, no harm).
+                var active = batches.Select(b => b.Seq).ToHashSet();
+                foreach (var seq in _from.Keys.Where(k => !active.Contains(k)).ToList())
+                {
+                    _from.Remove(seq);
+                }
+            }
+
             // Fewest fetches in flight first: across nodes, a small batch is served before a big one takes another slot.
             var open = batches.Where(b => b.Room > 0).OrderBy(b => b.Live).ThenBy(b => b.Seq).ToList();
             if (open.Count == 0)
@@ -199,25 +217,53 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
             // the batch may start.
             var owned = HostOwnership.Owned(nodes, db.NodeId);
             var closed = held.Union(liveByHost.Where(h => h.Value >= _options.PerHostConcurrency).Select(h => h.Key)).ToArray();
-            await using (var command = Command(c, tx,
-                "SELECT a.seq, s.idx, s.url, s.host FROM unnest(@seqs, @limits) AS a(seq, lim) " +
-                "CROSS JOIN LATERAL (SELECT idx, url, host FROM slots s " +
-                $"  WHERE s.batch_seq = a.seq AND s.state = {Pending} " +
-                "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) " +
-                (owned is null ? "" : $"   AND get_bit(@owned, hashtext(s.host) & {HostOwnership.Buckets - 1}) = 1 ") +
-                (closed.Length == 0 ? "" : "   AND s.host <> ALL(@closed) ") +
-                "  ORDER BY idx LIMIT a.lim) s;",
-                P("seqs", open.Select(b => b.Seq).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bigint),
-                P("limits", open.Select(b => Math.Min(b.Room, capacity) * 4 + 16).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
-                P("owned", owned, NpgsqlDbType.Bytea),
-                P("closed", closed, NpgsqlDbType.Array | NpgsqlDbType.Text)))
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            // Each batch is read from its cursor: below it every slot was final or leased when this node last looked, so
+            // the scan does not walk the batch's finished slots again (their stale index entries made a claim cost grow
+            // with the batch's progress). The same round trip moves the cursor to the first unleased pending slot.
+            var seqs = open.Select(b => b.Seq).ToArray();
+            var from = open.Select(b => _from.GetValueOrDefault(b.Seq)).ToArray();
+            await using (var candidates = new NpgsqlBatch(c, tx))
             {
+                candidates.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "SELECT a.seq, s.idx, s.url, s.host FROM unnest(@seqs, @from, @limits) AS a(seq, lo, lim) " +
+                    "CROSS JOIN LATERAL (SELECT idx, url, host FROM slots s " +
+                    $"  WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = {Pending} " +
+                    "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) " +
+                    (owned is null ? "" : $"   AND get_bit(@owned, hashtext(s.host) & {HostOwnership.Buckets - 1}) = 1 ") +
+                    (closed.Length == 0 ? "" : "   AND s.host <> ALL(@closed) ") +
+                    "  ORDER BY idx LIMIT a.lim) s;")
+                {
+                    Parameters =
+                    {
+                        P("seqs", seqs, NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+                        P("from", from, NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                        P("limits", open.Select(b => Math.Min(b.Room, capacity) * 4 + 16).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                        P("owned", owned, NpgsqlDbType.Bytea),
+                        P("closed", closed, NpgsqlDbType.Array | NpgsqlDbType.Text),
+                    },
+                });
+                candidates.BatchCommands.Add(new NpgsqlBatchCommand(
+                    "SELECT a.seq, (SELECT min(s.idx) FROM slots s WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = " + Pending +
+                    "  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx)) " +
+                    "FROM unnest(@seqs, @from) AS a(seq, lo);")
+                {
+                    Parameters = { P("seqs", seqs, NpgsqlDbType.Array | NpgsqlDbType.Bigint), P("from", from, NpgsqlDbType.Array | NpgsqlDbType.Integer) },
+                });
+                await using var reader = await candidates.ExecuteReaderAsync(cancellationToken);
                 var bySeq = open.ToDictionary(b => b.Seq);
                 while (await reader.ReadAsync(cancellationToken))
                 {
                     bySeq[reader.GetInt64(0)].Candidates.Enqueue(
                         new Candidate(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3)));
+                }
+
+                await reader.NextResultAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    if (!await reader.IsDBNullAsync(1, cancellationToken))
+                    {
+                        _from[reader.GetInt64(0)] = reader.GetInt32(1);
+                    }
                 }
             }
 

@@ -23,7 +23,8 @@ public sealed class PostgresDatabase : IAsyncDisposable
         // reset statement Npgsql sends on every reuse is a round trip for nothing.
         builder.ConnectionStringBuilder.NoResetOnClose = true;
         // The claim's and the writer's statements run hundreds of times a second; planning the writer's alone cost the
-        // server about 6 ms a call. Prepared once per connection, they are planned once.
+        // server about 6 ms a call. Prepared once per connection, they are planned once (PostgreSQL keeps a generic plan
+        // after five runs: every statement here is written so that its generic plan walks indexes, see the claim's).
         if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
         {
             builder.ConnectionStringBuilder.MaxAutoPrepare = 32;

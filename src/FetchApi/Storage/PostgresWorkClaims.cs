@@ -243,8 +243,9 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                     },
                 });
                 candidates.BatchCommands.Add(new NpgsqlBatchCommand(
-                    "SELECT a.seq, (SELECT min(s.idx) FROM slots s WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = " + Pending +
-                    "  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx)) " +
+                    // ORDER BY … LIMIT 1, not min(): the planner walks the pending index for the first, but seq-scanned for min().
+                    "SELECT a.seq, (SELECT s.idx FROM slots s WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = " + Pending +
+                    "  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) ORDER BY s.idx LIMIT 1) " +
                     "FROM unnest(@seqs, @from) AS a(seq, lo);")
                 {
                     Parameters = { P("seqs", seqs, NpgsqlDbType.Array | NpgsqlDbType.Bigint), P("from", from, NpgsqlDbType.Array | NpgsqlDbType.Integer) },

@@ -193,10 +193,27 @@ public sealed class ClusterTests(PostgresFixture postgres) : IAsyncLifetime
             "node-2 never held a lease");
 
         await victim.KillAsync();
+        var killed = DateTime.UtcNow;
+        if (!restartUnderItsId)
+        {
+            // How long its leases outlive it: until another node's claim sees its lock gone (docs/scale-out.md quotes this).
+            await Api.EventuallyAsync(async () => await ScalarAsync("SELECT count(*) FROM leases WHERE owner LIKE 'node-2#%'") == 0,
+                "node-2's leases were never taken over");
+            TestContext.Current.TestOutputHelper?.WriteLine($"node-2's leases taken over {(DateTime.UtcNow - killed).TotalMilliseconds:F0} ms after SIGKILL");
+        }
+
         if (restartUnderItsId)
         {
             // What the compose file does: the same Engine:NodeId again. Its predecessor's leases are not its own.
             nodes[1] = await StartNodeAsync("node-2");
+        }
+
+        else
+        {
+            await Api.EventuallyAsync(async () => await ScalarAsync("SELECT count(*) FROM leases WHERE owner LIKE 'node-2#%'") == 0,
+                "the predecessor's leases were never taken over");
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"node-2's predecessor's leases taken over {(DateTime.UtcNow - killed).TotalMilliseconds:F0} ms after SIGKILL (restart included)");
         }
 
         // Api.DefaultDeadline (60 s) is a fifth of the lease: only the death itself can have freed node-2's slots.

@@ -237,7 +237,8 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                     {
                         P("seqs", seqs, NpgsqlDbType.Array | NpgsqlDbType.Bigint),
                         P("from", from, NpgsqlDbType.Array | NpgsqlDbType.Integer),
-                        P("limits", open.Select(b => Math.Min(b.Room, capacity) * 4 + 16).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
+                        // Twice what the batch may start, and a few: hosts at their limit are left out in SQL already.
+                        P("limits", open.Select(b => Math.Min(b.Room, capacity) * 2 + 16).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Integer),
                         P("owned", owned, NpgsqlDbType.Bytea),
                         P("closed", closed, NpgsqlDbType.Array | NpgsqlDbType.Text),
                     },

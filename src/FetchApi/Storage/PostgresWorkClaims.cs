@@ -32,12 +32,10 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     /// <summary>How long a recorded slow-down is handed to a host's next owner (the longest spacing, twice).</summary>
     static readonly TimeSpan SlowDownMemory = TimeSpan.FromSeconds(60);
 
-    static readonly TimeSpan VacuumInterval = TimeSpan.FromSeconds(1);
 
     List<string> _live = [];
     // Per batch (sequence): the index below which every slot was final or leased at this node's last claim.
     readonly Dictionary<long, int> _from = [];
-    long _vacuumedTicks;
     DateTimeOffset _liveAt = DateTimeOffset.MinValue;
     long _liveTicks;
 
@@ -75,14 +73,6 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
 
     public async Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken)
     {
-        // Every URL inserts a lease and deletes it: scans of the table (each claim counts it) would read every dead row
-        // since autovacuum's last round (a minute apart). Vacuumed here every second, they read the fetches in flight.
-        if (Environment.TickCount64 - _vacuumedTicks >= VacuumInterval.TotalMilliseconds)
-        {
-            _vacuumedTicks = Environment.TickCount64;
-            await db.RunAsync(c => ExecuteAsync(c, null, "VACUUM (SKIP_LOCKED) leases;", cancellationToken), cancellationToken);
-        }
-
         return await ClaimInTransactionAsync(capacity, now, unwritten, cancellationToken);
     }
 

@@ -83,15 +83,14 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             "  @body, @ecode, @emsg, @extracted) WITH ORDINALITY AS u(batch, idx, state, attempts, duration, status, reason, final, redirects, ctype, " +
             "  clen, sha, body, ecode, emsg, extracted, ord)), " +
             // The lease goes (it is this incarnation's, or the result is someone else's to write) and the slot row is
-            // written once; the leases table is small and unlogged, so the slot's one update is the only heavy write.
-            // A semi-join: one pass over the (small) leases table whatever plan a prepared statement gets.
-            "mine AS (DELETE FROM leases l WHERE l.owner = @me AND (l.batch_seq, l.idx) IN (SELECT b.seq, u.idx FROM u JOIN batches b ON b.id = u.batch) " +
-            "  RETURNING l.batch_seq, l.idx) " +
-            "UPDATE slots s SET state = u.state, attempts = u.attempts, duration_ms = u.duration, status_code = u.status, reason = u.reason, " +
-            "final_url = u.final, redirects = u.redirects, content_type = u.ctype, content_length = u.clen, sha256 = u.sha, body = u.body, " +
-            "error_code = u.ecode, error_message = u.emsg, extracted = u.extracted, done_seq = (SELECT base FROM seq) + u.ord " +
-            "FROM u JOIN batches b ON b.id = u.batch JOIN mine m ON m.batch_seq = b.seq AND m.idx = u.idx " +
-            $"WHERE s.batch_seq = b.seq AND s.idx = u.idx AND s.state = {Pending} RETURNING u.batch, u.state;",
+            // written once. The delete hands the results on (RETURNING x.*): joining its output back to u made the plan
+            // a nested loop over two CTE scans, 14 ms a group of 450 where this takes 4.
+            "mine AS (DELETE FROM leases l USING (SELECT b.seq, u.* FROM u JOIN batches b ON b.id = u.batch) x " +
+            "  WHERE l.batch_seq = x.seq AND l.idx = x.idx AND l.owner = @me RETURNING x.*) " +
+            "UPDATE slots s SET state = m.state, attempts = m.attempts, duration_ms = m.duration, status_code = m.status, reason = m.reason, " +
+            "final_url = m.final, redirects = m.redirects, content_type = m.ctype, content_length = m.clen, sha256 = m.sha, body = m.body, " +
+            "error_code = m.ecode, error_message = m.emsg, extracted = m.extracted, done_seq = (SELECT base FROM seq) + m.ord " +
+            $"FROM mine m WHERE s.batch_seq = m.seq AND s.idx = m.idx AND s.state = {Pending} RETURNING m.batch, m.state;",
             Number("n", (long)results.Count), Text("me", db.Incarnation),
             P("batch", results.Select(r => r.BatchId).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
             P("idx", Column(r => r.Index), NpgsqlDbType.Array | NpgsqlDbType.Integer),

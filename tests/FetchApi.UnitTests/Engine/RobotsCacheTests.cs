@@ -99,14 +99,18 @@ public sealed class RobotsCacheTests : IAsyncDisposable
         await sweeper.StopAsync(Ct);
     }
 
-    /// <summary>The sweeper runs on its own task after the fake clock's tick: poll with a deadline.</summary>
-    static async Task EventuallyAsync(Func<bool> condition)
+    /// <summary>
+    /// The sweeper runs on its own task (on .NET 10 a BackgroundService starts on the thread pool, so its timer may be
+    /// made after the clock moved): poll with a deadline, moving the fake clock one sweep period each time.
+    /// </summary>
+    async Task EventuallyAsync(Func<bool> condition)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (!condition())
         {
             Assert.True(DateTime.UtcNow < until, "the sweeper did not give the entries back");
             await Task.Delay(10, Ct);
+            _clock.Advance(HostSweeper.Period);
         }
     }
 

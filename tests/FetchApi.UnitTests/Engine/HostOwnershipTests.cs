@@ -94,6 +94,30 @@ public sealed class HostOwnershipTests
     }
 
     [Fact]
+    public void TheAssignmentIsTheSameInEveryBuild()
+    {
+        // During a rolling upgrade two builds share the cluster: if they assigned buckets differently, two nodes would
+        // both own (and pace) the same hosts. These owners were computed by the first build; a change to the hash or
+        // to the rule must come with a plan for mixed clusters, not by accident.
+        string[] expected = ["node-2", "node-1", "node-1", "node-1", "node-2", "node-3", "node-3", "node-2", "node-3", "node-1", "node-1", "node-2"];
+
+        Assert.Equal(expected, Enumerable.Range(0, expected.Length).Select(b => HostOwnership.OwnerOf(b, Three)));
+    }
+
+    [Fact]
+    public void TheBitSetHasOneBitPerBucketInGetBitOrder()
+    {
+        var owned = HostOwnership.Owned(Three, "node-3")!;
+
+        Assert.Equal(HostOwnership.Buckets / 8, owned.Length);
+        // Of buckets 0-7 node-3 owns 5 and 6 (above): bits 5 and 6 of byte 0, as PostgreSQL's get_bit numbers them.
+        Assert.Equal(0b0110_0000, owned[0]);
+    }
+
+    [Fact]
+    public void NoLiveNodeHasNoOwner() => Assert.Throws<ArgumentException>(() => HostOwnership.OwnerOf(0, []));
+
+    [Fact]
     public void ANodeMissingFromTheLiveListStillCountsItself()
     {
         // A claim always counts its own node as alive, even when its registration is a moment behind.

@@ -90,7 +90,9 @@ public sealed class PostgresResultSink(PostgresDatabase db) : IResultSink
             "UPDATE slots s SET state = m.state, attempts = m.attempts, duration_ms = m.duration, status_code = m.status, reason = m.reason, " +
             "final_url = m.final, redirects = m.redirects, content_type = m.ctype, content_length = m.clen, sha256 = m.sha, body = m.body, " +
             "error_code = m.ecode, error_message = m.emsg, extracted = m.extracted, done_seq = (SELECT base FROM seq) + m.ord " +
-            $"FROM mine m WHERE s.batch_seq = m.seq AND s.idx = m.idx AND s.state = {Pending} RETURNING m.batch, m.state;",
+            // "Still pending" as done_seq IS NULL, not state = 0: the latter matched the partial index of pending slots, which
+            // the planner, with statistics from before the batch, took for empty and scanned whole for every result.
+            "FROM mine m WHERE s.batch_seq = m.seq AND s.idx = m.idx AND s.done_seq IS NULL RETURNING m.batch, m.state;",
             Number("n", (long)results.Count), Text("me", db.Incarnation),
             P("batch", results.Select(r => r.BatchId).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Uuid),
             P("idx", Column(r => r.Index), NpgsqlDbType.Array | NpgsqlDbType.Integer),

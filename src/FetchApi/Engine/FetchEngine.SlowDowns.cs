@@ -17,14 +17,14 @@ public sealed partial class FetchEngine
     /// </summary>
     void Adopt(IReadOnlyList<HostSlowDown>? recorded)
     {
-        if (recorded is null)
+        if ((recorded is null || recorded.Count == 0) && _adopted.Count == 0)
         {
-            return;
+            return; // the common case, after every claim: nothing recorded by others, nothing adopted to forget
         }
 
         var now = time.GetUtcNow();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var slowDown in recorded)
+        foreach (var slowDown in recorded ?? [])
         {
             seen.Add(slowDown.Host);
             if (_adopted.TryGetValue(slowDown.Host, out var at) && at >= slowDown.At)

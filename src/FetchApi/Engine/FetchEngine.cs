@@ -359,7 +359,7 @@ public sealed partial class FetchEngine(
         }
 
         metrics.Fetched(fetched.Result);
-        var update = new SlotUpdate(batchId, fetched.Result, host);
+        var update = new SlotUpdate(batchId, fetched.Result);
         if (fetched.Page is { } page)
         {
             await HandOverAsync(dispatch, update, page, run, run.Fetches.Token);

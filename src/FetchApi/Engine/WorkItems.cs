@@ -14,8 +14,8 @@ public sealed record UnfinishedBatch(Guid Id, FetchOptions Options, int Pending)
 /// </summary>
 public sealed record FetchedSlot(SlotResult Result, byte[]? Page = null);
 
-/// <summary>A final slot result produced by the engine; <paramref name="Host"/> is the host key it was fetched under.</summary>
-public sealed record SlotUpdate(Guid BatchId, SlotResult Result, string Host = "");
+/// <summary>A final slot result produced by the engine.</summary>
+public sealed record SlotUpdate(Guid BatchId, SlotResult Result);
 
 /// <summary>
 /// Slots this node has finished fetching whose results are not known to be committed yet (queued for the writer, or in

@@ -69,6 +69,9 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
     /// </summary>
     const string DoneSql = "done AS (SELECT b.seq, f.idx FROM unnest(@doneIds, @doneIdx) AS f(id, idx) JOIN batches b ON b.id = f.id)";
 
+    /// <summary>A slot <c>s</c> that no lease holds.</summary>
+    const string Unleased = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx)";
+
     const string Counted = "NOT (l.owner = @me AND (l.batch_seq, l.idx) IN (SELECT seq, idx FROM done))";
 
     public async Task<Claim> ClaimAsync(int capacity, DateTimeOffset now, Func<Unwritten> unwritten, CancellationToken cancellationToken)
@@ -218,7 +221,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                     "SELECT a.seq, s.idx, s.url, s.host FROM unnest(@seqs, @from, @limits) AS a(seq, lo, lim) " +
                     "CROSS JOIN LATERAL (SELECT idx, url, host FROM slots s " +
                     $"  WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = {Pending} " +
-                    "   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) " +
+                    $"   AND {Unleased} " +
                     (owned is null ? "" : $"   AND get_bit(@owned, hashtext(s.host) & {HostOwnership.Buckets - 1}) = 1 ") +
                     (closed.Length == 0 ? "" : "   AND s.host <> ALL(@closed) ") +
                     "  ORDER BY idx LIMIT a.lim) s;")
@@ -236,7 +239,7 @@ public sealed class PostgresWorkClaims(PostgresDatabase db, IOptions<EngineOptio
                 candidates.BatchCommands.Add(new NpgsqlBatchCommand(
                     // ORDER BY … LIMIT 1, not min(): the planner walks the pending index for the first, but seq-scanned for min().
                     "SELECT a.seq, (SELECT s.idx FROM slots s WHERE s.batch_seq = a.seq AND s.idx >= a.lo AND s.state = " + Pending +
-                    "  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_seq = s.batch_seq AND l.idx = s.idx) ORDER BY s.idx LIMIT 1) " +
+                    $"  AND {Unleased} ORDER BY s.idx LIMIT 1) " +
                     "FROM unnest(@seqs, @from) AS a(seq, lo);")
                 {
                     Parameters = { P("seqs", seqs, NpgsqlDbType.Array | NpgsqlDbType.Bigint), P("from", from, NpgsqlDbType.Array | NpgsqlDbType.Integer) },

@@ -93,7 +93,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         // A group holds results of few batches: look each one up once, not once per row.
         var batches = new Dictionary<Guid, Moved?>();
         var lookup = db.PerConnection.Prepared(c, BatchSql);
-        foreach (var (batchId, _, _) in results)
+        foreach (var (batchId, _) in results)
         {
             if (!batches.ContainsKey(batchId))
             {
@@ -104,7 +104,7 @@ public sealed class SqliteResultSink(SqliteDatabase db) : IResultSink
         }
 
         var update = db.PerConnection.Prepared(c, UpdateSql);
-        foreach (var (batchId, slot, _) in results)
+        foreach (var (batchId, slot) in results)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (batches[batchId] is not { } batch)
